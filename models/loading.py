@@ -1,0 +1,203 @@
+"""Load any model the app can show, by one path: ``from_pretrained(<hub id or folder>)``.
+
+Offline packs resolve to folders first. Every model runs Attention Lens's eager attention
+(never SDPA's silent empty weights); ``trust_remote_code`` is never enabled. Failures become
+a `ModelLoadError` whose message can be shown to a user as is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoModel,
+    AutoTokenizer,
+    CLIPVisionModel,
+    PretrainedConfig,
+    PreTrainedModel,
+    Siglip2VisionModel,
+    SiglipVisionModel,
+)
+
+from models.lens_attention import LENS_ATTENTION
+from models.packs import PACKS, Progress, _quiet, ensure_pack
+from models.registry import PACK_PREFIX
+
+# image-text models whose vision tower is what the app shows
+VISION_TOWERS: dict[str, type[PreTrainedModel]] = {
+    "clip": CLIPVisionModel,
+    "siglip": SiglipVisionModel,
+    "siglip2": Siglip2VisionModel,
+}
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?")
+_HUB_PROBE_SECONDS = 3.0
+
+
+class ModelLoadError(Exception):
+    """A model could not be loaded; the message says why in words a user can act on."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready for capture, with what turns raw input into its tensors."""
+
+    name: str  # as chosen: "pack:minilm", a hub id or a folder
+    source: str  # what from_pretrained was given
+    model: PreTrainedModel
+    processor: Any  # a tokenizer (text) or an image processor (vision)
+    modality: Literal["text", "vision"]
+    causal: bool
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def family(self) -> str:
+        return self.model.config.model_type
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """CUDA when present (or asked for), else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError("CUDA was asked for, but no GPU is available here: choose the CPU.")
+    return torch.device(device)
+
+
+def pick_dtype(device: torch.device, dtype: str = "float32") -> torch.dtype:
+    """float32 on the CPU; float16 / bfloat16 only on a GPU."""
+    if device.type == "cpu" or dtype == "float32":
+        return torch.float32
+    return {"float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+
+
+_probe_cache: dict[str, tuple[float, bool]] = {}
+
+
+def hub_reachable() -> bool:
+    """Whether the hub's host answers within a few seconds (remembered for 30 s)."""
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    seen = _probe_cache.get(host)
+    if seen and time.monotonic() - seen[0] < 30:
+        return seen[1]
+    try:
+        socket.create_connection((host, 443), timeout=_HUB_PROBE_SECONDS).close()
+        ok = True
+    except OSError:
+        ok = False
+    _probe_cache[host] = (time.monotonic(), ok)
+    return ok
+
+
+def _explain(name: str, error: BaseException, offline: bool) -> str:
+    """Turn a loading failure into one clear sentence."""
+    text = str(error)
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
+        return f"Out of memory while loading {name!r}: choose a smaller model or free memory."
+    if "not a valid model identifier" in text or "Repository Not Found" in text or "404" in text:
+        return f"{name!r} is neither a folder here nor a model on the Hugging Face hub."
+    if offline or "couldn't connect" in text or "offline mode" in text:
+        return (
+            f"{name!r} is not in the local cache and the Hugging Face hub cannot be reached (no network). "
+            "The offline packs work without network."
+        )
+    if isinstance(error, json.JSONDecodeError) or "Unrecognized model" in text or "model_type" in text:
+        return f"{name!r} does not hold a valid transformers config.json."
+    if "does not appear to have" in text or "no file named" in text or "Error no file" in text:
+        return f"{name!r} has a config but no weights (model.safetensors / pytorch_model.bin)."
+    first_line = text.strip().splitlines()[0][:300] if text.strip() else ""
+    return f"Could not load {name!r}: {type(error).__name__}: {first_line}"
+
+
+def model_class(config: PretrainedConfig) -> type[PreTrainedModel] | type[AutoModel]:
+    """The class to load: the vision tower of image-text models, else the base model."""
+    return VISION_TOWERS.get(config.model_type, AutoModel)
+
+
+def modality_of(config: PretrainedConfig) -> Literal["text", "vision"]:
+    if config.model_type in VISION_TOWERS:
+        return "vision"
+    return "vision" if hasattr(config, "patch_size") and hasattr(config, "num_channels") else "text"
+
+
+def is_causal(config: PretrainedConfig) -> bool:
+    architectures = getattr(config, "architectures", None) or []
+    return bool(getattr(config, "is_decoder", False)) or any(
+        a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures
+    )
+
+
+def _resolve(name: str, progress: Progress, rebuild: bool) -> tuple[str, bool]:
+    """(what to give from_pretrained, whether only local files may be used)."""
+    if name.startswith(PACK_PREFIX):
+        key = name.removeprefix(PACK_PREFIX)
+        if key not in PACKS:
+            raise ModelLoadError(f"There is no offline pack called {key!r}; packs: {', '.join(PACKS)}.")
+        try:
+            return str(ensure_pack(PACKS[key], progress, rebuild=rebuild)), True
+        except OSError as error:
+            raise ModelLoadError(f"Could not prepare the {PACKS[key].title} pack: {error}") from error
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path), True
+    if path.is_absolute() or name.startswith((".", "~")) or not _HUB_ID.fullmatch(name):
+        raise ModelLoadError(f"{name!r} is neither a folder here nor a valid Hugging Face model id.")
+    return name, not hub_reachable()
+
+
+def _load_once(name: str, device: torch.device, dtype: torch.dtype, progress: Progress, rebuild: bool):
+    source, local_only = _resolve(name, progress, rebuild)
+    options = dict(trust_remote_code=False, local_files_only=local_only)
+    try:
+        progress(0.0, f"reading the configuration of {name}")
+        config = AutoConfig.from_pretrained(source, **options)
+        modality = modality_of(config)
+        progress(0.2, f"loading the weights of {name}")
+        model = model_class(config).from_pretrained(
+            source, attn_implementation=LENS_ATTENTION, dtype=dtype, **options
+        )
+        progress(0.8, "loading the tokenizer" if modality == "text" else "loading the image processor")
+        processor = (AutoTokenizer if modality == "text" else AutoImageProcessor).from_pretrained(source, **options)
+    except ModelLoadError:
+        raise
+    except Exception as error:  # noqa: BLE001 - every failure becomes one clear message
+        raise ModelLoadError(_explain(name, error, local_only and source == name)) from error
+    if not getattr(model, "_supports_attention_backend", False):
+        raise ModelLoadError(
+            f"{name!r} ({config.model_type}) has no attention layers that Attention Lens can read."
+        )
+    model = model.to(device).eval()
+    progress(1.0, f"{name} is ready")
+    return LoadedModel(name, source, model, processor, modality, is_causal(config), device, dtype)
+
+
+def load_model(
+    name: str, device: str = "auto", dtype: str = "float32", progress: Progress = _quiet
+) -> LoadedModel:
+    """Load a pack, hub id or folder for capture; a broken pack cache is rebuilt once."""
+    name = name.strip()
+    if not name:
+        raise ModelLoadError("Type a model id or a folder.")
+    torch_device = pick_device(device)
+    torch_dtype = pick_dtype(torch_device, dtype)
+    try:
+        return _load_once(name, torch_device, torch_dtype, progress, rebuild=False)
+    except ModelLoadError:
+        pack = PACKS.get(name.removeprefix(PACK_PREFIX)) if name.startswith(PACK_PREFIX) else None
+        if pack is None or pack.build is None:
+            raise
+        progress(0.0, "the cached pack looks damaged: converting it again")
+        return _load_once(name, torch_device, torch_dtype, progress, rebuild=True)

@@ -1,0 +1,136 @@
+"""Record every attention map of one forward pass; a context you enter and leave.
+
+Transformer layers report through `lens_attention`'s sink. The ``nn.MultiheadAttention``
+pooling heads (SigLIP, SigLIP 2) are not routed through transformers' registry, so forward
+hooks are attached to them for the duration of the recording only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from models.lens_attention import LENS_ATTENTION, active_sink
+
+
+@dataclass(frozen=True)
+class LayerAttention:
+    """One attention call of one input: weights and scores per head, and where attending is allowed."""
+
+    name: str  # the module's path in the model, e.g. "encoder.layer.3.attention.attention"
+    weights: torch.Tensor  # (H, Tq, Tk), rows sum to 1
+    scores: torch.Tensor  # (H, Tq, Tk), q.k * scaling, before the mask is applied
+    mask: torch.Tensor | None  # (Tq, Tk) bool, True where the query may attend the key
+
+    @property
+    def num_heads(self) -> int:
+        return self.weights.shape[0]
+
+
+class Recording:
+    """Collects the attention calls made by one model in the current context."""
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype = torch.float32):
+        self.dtype = dtype
+        self.names = {module: name for name, module in model.named_modules()}
+        self.layers: list[LayerAttention] = []
+        self.pooling: list[LayerAttention] = []
+        self._masks: dict[tuple, torch.Tensor] = {}
+
+    def _keep(self, x: torch.Tensor) -> torch.Tensor:
+        # first item of the batch, on the CPU; no copy when it already is CPU and `dtype`
+        return x[0].detach().to("cpu", self.dtype)
+
+    def _allowed(self, mask: torch.Tensor | None, tq: int) -> torch.Tensor | None:
+        """Boolean (Tq, Tk) form of an additive or boolean mask, one object per distinct mask."""
+        if mask is None:
+            return None
+        key = (mask.data_ptr(), tuple(mask.shape), mask.dtype)
+        if key not in self._masks:
+            # (B, 1|H, Tq, Tk) from transformers, (B*H, Tq, Tk) or (Tq, Tk) from nn.MultiheadAttention
+            first = mask.reshape(-1, *mask.shape[-2:])[0]  # (Tq|1, Tk)
+            allowed = first if first.dtype == torch.bool else first > torch.finfo(first.dtype).min / 2
+            self._masks[key] = allowed.expand(tq, allowed.shape[-1]).to("cpu").clone()
+        return self._masks[key]
+
+    def record(self, module, scores, mask, weights, *, pooling: bool = False) -> None:
+        name = self.names.get(module)
+        if name is None:  # another model running in this context: not ours
+            return
+        layer = LayerAttention(
+            name=name,
+            weights=self._keep(weights),
+            scores=self._keep(scores),
+            mask=self._allowed(mask, weights.shape[2]),
+        )
+        (self.pooling if pooling else self.layers).append(layer)
+
+
+def _multihead_scores(module: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """Scaled q.k of nn.MultiheadAttention per head, from its own projections: (B, H, Tq, Tk)."""
+    if not module.batch_first:
+        query, key = query.transpose(0, 1), key.transpose(0, 1)
+    e, h = module.embed_dim, module.num_heads
+    if module._qkv_same_embed_dim:
+        w_q, w_k = module.in_proj_weight[:e], module.in_proj_weight[e : 2 * e]
+    else:
+        w_q, w_k = module.q_proj_weight, module.k_proj_weight
+    bias = module.in_proj_bias
+    b_q, b_k = (None, None) if bias is None else (bias[:e], bias[e : 2 * e])
+    q = F.linear(query, w_q, b_q)  # (B, Tq, E)
+    k = F.linear(key, w_k, b_k)  # (B, Tk, E)
+    b, tq, tk, d = q.shape[0], q.shape[1], k.shape[1], e // h
+    q = q.view(b, tq, h, d).transpose(1, 2)  # (B, H, Tq, d)
+    k = k.view(b, tk, h, d).transpose(1, 2)  # (B, H, Tk, d)
+    return torch.matmul(q, k.transpose(-1, -2)) * d**-0.5  # (B, H, Tq, Tk)
+
+
+def _hook_multihead(module: nn.MultiheadAttention, rec: Recording) -> list:
+    """Ask the module for per-head weights and record them with its scores, for `rec` only."""
+    pending: dict[str, torch.Tensor] = {}
+
+    def before(mod, args, kwargs):
+        if active_sink.get() is not rec:  # another thread's forward on the shared model
+            return None
+        query, key = (list(args) + [kwargs.get("query"), kwargs.get("key")])[:2]
+        pending["scores"] = _multihead_scores(mod, query, key)
+        pending["mask"] = kwargs.get("attn_mask")
+        return args, {**kwargs, "need_weights": True, "average_attn_weights": False}
+
+    def after(mod, args, kwargs, output):
+        if active_sink.get() is not rec or "scores" not in pending:
+            return None
+        rec.record(mod, pending.pop("scores"), pending.pop("mask"), output[1], pooling=True)
+        return None
+
+    return [
+        module.register_forward_pre_hook(before, with_kwargs=True),
+        module.register_forward_hook(after, with_kwargs=True),
+    ]
+
+
+@contextmanager
+def recording(model: nn.Module, dtype: torch.dtype = torch.float32) -> Iterator[Recording]:
+    """Within this context, forward passes of `model` in this thread are recorded; nothing stays after."""
+    implementation = getattr(model.config, "_attn_implementation", None)
+    if implementation != LENS_ATTENTION:
+        raise ValueError(
+            f"model runs {implementation!r} attention; load it with attn_implementation={LENS_ATTENTION!r}"
+        )
+    rec = Recording(model, dtype)
+    handles = []
+    token = active_sink.set(rec)
+    try:
+        for module in model.modules():
+            if isinstance(module, nn.MultiheadAttention):
+                handles += _hook_multihead(module, rec)
+        yield rec
+    finally:
+        for handle in handles:
+            handle.remove()
+        active_sink.reset(token)
