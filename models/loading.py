@@ -102,19 +102,21 @@ def hub_reachable() -> bool:
     return ok
 
 
-def _explain(name: str, error: BaseException, offline: bool) -> str:
+def _explain(name: str, error: BaseException, hub_unreachable: bool) -> str:
     """Turn a loading failure into one clear sentence."""
     text = str(error)
     if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
         return f"Out of memory while loading {name!r}: choose a smaller model or free memory."
     if "not a valid model identifier" in text or "Repository Not Found" in text or "404" in text:
         return f"{name!r} is neither a folder here nor a model on the Hugging Face hub."
-    if offline or "couldn't connect" in text or "offline mode" in text:
+    if hub_unreachable or "couldn't connect" in text:
         return (
             f"{name!r} is not in the local cache and the Hugging Face hub cannot be reached (no network). "
             "The offline packs work without network."
         )
-    if isinstance(error, json.JSONDecodeError) or "Unrecognized model" in text or "model_type" in text:
+    if isinstance(error, json.JSONDecodeError) or any(
+        s in text for s in ("Unrecognized model", "model_type", "not a valid JSON")
+    ):
         return f"{name!r} does not hold a valid transformers config.json."
     if "does not appear to have" in text or "no file named" in text or "Error no file" in text:
         return f"{name!r} has a config but no weights (model.safetensors / pytorch_model.bin)."
@@ -174,7 +176,8 @@ def _load_once(name: str, device: torch.device, dtype: torch.dtype, progress: Pr
     except ModelLoadError:
         raise
     except Exception as error:  # noqa: BLE001 - every failure becomes one clear message
-        raise ModelLoadError(_explain(name, error, local_only and source == name)) from error
+        hub_unreachable = local_only and not Path(source).is_dir()
+        raise ModelLoadError(_explain(name, error, hub_unreachable)) from error
     if not getattr(model, "_supports_attention_backend", False):
         raise ModelLoadError(
             f"{name!r} ({config.model_type}) has no attention layers that Attention Lens can read."
