@@ -31,7 +31,7 @@ from transformers import (
 )
 
 from models.lens_attention import LENS_ATTENTION
-from models.packs import PACKS, Progress, _quiet, ensure_pack
+from models.packs import PACKS, Pack, Progress, _quiet, ensure_pack, is_complete
 from models.registry import PACK_PREFIX
 
 # image-text models whose vision tower is what the app shows
@@ -142,16 +142,32 @@ def is_causal(config: PretrainedConfig) -> bool:
     )
 
 
+def _pack(name: str) -> Pack:
+    key = name.removeprefix(PACK_PREFIX)
+    if key not in PACKS:
+        raise ModelLoadError(f"There is no offline pack called {key!r}; packs: {', '.join(PACKS)}.")
+    return PACKS[key]
+
+
+def pack_ready(name: str) -> bool:
+    """Whether a pack can load without converting first."""
+    pack = _pack(name)
+    return pack.build is None or is_complete(pack.folder())
+
+
+def prepare_pack(name: str, progress: Progress = _quiet, rebuild: bool = False) -> str:
+    """Convert a pack into its cache folder if needed (slow once), and return the folder."""
+    pack = _pack(name)
+    try:
+        return str(ensure_pack(pack, progress, rebuild=rebuild))
+    except OSError as error:
+        raise ModelLoadError(f"Could not prepare the {pack.title} pack: {error}") from error
+
+
 def _resolve(name: str, progress: Progress, rebuild: bool) -> tuple[str, bool]:
     """(what to give from_pretrained, whether only local files may be used)."""
     if name.startswith(PACK_PREFIX):
-        key = name.removeprefix(PACK_PREFIX)
-        if key not in PACKS:
-            raise ModelLoadError(f"There is no offline pack called {key!r}; packs: {', '.join(PACKS)}.")
-        try:
-            return str(ensure_pack(PACKS[key], progress, rebuild=rebuild)), True
-        except OSError as error:
-            raise ModelLoadError(f"Could not prepare the {PACKS[key].title} pack: {error}") from error
+        return prepare_pack(name, progress, rebuild), True
     path = Path(name).expanduser()
     if path.is_dir():
         return str(path), True

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ Progress = Callable[[float, str], None]
 CACHE_ENV = "ATTENTION_LENS_CACHE"
 _MARKER = "attention-lens-pack.json"
 _FORMAT = 1  # bump when a conversion changes, so old caches are rebuilt
+_locks: dict[str, threading.Lock] = {}
 
 
 def _quiet(fraction: float, message: str) -> None:
@@ -77,6 +79,15 @@ def ensure_pack(pack: Pack, progress: Progress = _quiet, rebuild: bool = False) 
     folder = pack.folder()
     if not rebuild and is_complete(folder):
         return folder
+    with _locks.setdefault(pack.key, threading.Lock()):  # one conversion at a time per pack
+        if not rebuild and is_complete(folder):  # another thread finished it meanwhile
+            return folder
+        _build_into(pack, folder, progress)
+    progress(1.0, f"{pack.title} ready")
+    return folder
+
+
+def _build_into(pack: Pack, folder: Path, progress: Progress) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{pack.key}-", dir=folder.parent))
     try:
@@ -88,8 +99,6 @@ def ensure_pack(pack: Pack, progress: Progress = _quiet, rebuild: bool = False) 
         os.replace(scratch, folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    progress(1.0, f"{pack.title} ready")
-    return folder
 
 
 def _build_smollm2(out: Path, progress: Progress) -> None:

@@ -1,0 +1,13 @@
+"""Attention Lens: see how real pretrained transformers attend, per layer and per head."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Attention Lens", page_icon="🔍", layout="wide")
+
+navigation = st.navigation(
+    [
+        st.Page("pages/text.py", title="Text", icon="🔤", default=True, url_path="text"),
+    ]
+)
+st.sidebar.caption("Attention Lens · real models, real attention, computed on this machine.")
+navigation.run()

@@ -1,0 +1,43 @@
+"""components.heatmaps: block averages, masked cells, labels that never merge or inject."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from components.heatmaps import attention_map, attention_mosaic, downsample
+
+
+def test_downsample_is_the_block_mean_and_ignores_masked_cells():
+    rng = np.random.default_rng(0)
+    w = rng.random((6, 6)).astype(np.float32)
+    small = downsample(w, None, 3)
+    np.testing.assert_allclose(small, w.reshape(3, 2, 3, 2).mean(axis=(1, 3)), rtol=1e-6)
+    causal = np.tril(np.ones((6, 6), bool))
+    small = downsample(w, causal, 3)
+    assert np.isnan(small[0, 1]) and np.isnan(small[0, 2])  # blocks entirely in the future
+    np.testing.assert_allclose(small[0, 0], (w[0, 0] + w[1, 0] + w[1, 1]) / 3, rtol=1e-6)
+    assert downsample(w, None, 40).shape == (6, 6)  # never upsampled
+
+
+def test_selected_map_keeps_full_resolution_and_blanks_the_mask():
+    w = np.tril(np.full((70, 70), 0.5, np.float32))
+    tokens = ["the"] * 70  # repeated tokens must stay 70 distinct rows
+    fig = attention_map(w, tokens, mask=np.tril(np.ones((70, 70), bool)))
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (70, 70) and np.isnan(z[0, 1]) and z[1, 0] == 0.5
+    assert len(set(fig.data[0].x)) == 70
+
+
+def test_token_text_is_escaped_in_every_label():
+    evil = "</script><img src=x onerror=alert(1)>"
+    fig = attention_map(np.eye(2, dtype=np.float32), [evil, "ok"], title=evil)
+    text = fig.to_json()
+    assert "<img" not in text and "</script>" not in text and "&lt;img" in text
+
+
+def test_mosaic_has_one_tile_per_layer_and_head():
+    maps = [np.random.default_rng(i).random((3, 10, 10)).astype(np.float32) for i in range(2)]
+    fig = attention_mosaic(maps, [None, None], num_heads=3, thumb=5)
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert z.shape == (2 * 5 + 2, 3 * 5 + 2 * 2)
+    assert np.nanmax(z) == 1.0 and list(fig.layout.xaxis.ticktext) == ["H0", "H1", "H2"]
