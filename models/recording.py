@@ -7,8 +7,10 @@ hooks are attached to them for the duration of the recording only.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -114,6 +116,9 @@ def _hook_multihead(module: nn.MultiheadAttention, rec: Recording) -> list:
     ]
 
 
+_hook_locks: weakref.WeakKeyDictionary[nn.Module, threading.Lock] = weakref.WeakKeyDictionary()
+
+
 @contextmanager
 def recording(model: nn.Module, dtype: torch.dtype = torch.float32) -> Iterator[Recording]:
     """Within this context, forward passes of `model` in this thread are recorded; nothing stays after."""
@@ -123,14 +128,18 @@ def recording(model: nn.Module, dtype: torch.dtype = torch.float32) -> Iterator[
             f"model runs {implementation!r} attention; load it with attn_implementation={LENS_ATTENTION!r}"
         )
     rec = Recording(model, dtype)
-    handles = []
-    token = active_sink.set(rec)
-    try:
-        for module in model.modules():
-            if isinstance(module, nn.MultiheadAttention):
+    pooling_heads = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+    # torch's hook tables are not safe to change while another thread runs the same model:
+    # recordings that attach hooks take turns on that model (the others run side by side)
+    lock = _hook_locks.setdefault(model, threading.Lock()) if pooling_heads else nullcontext()
+    with lock:
+        handles = []
+        token = active_sink.set(rec)
+        try:
+            for module in pooling_heads:
                 handles += _hook_multihead(module, rec)
-        yield rec
-    finally:
-        for handle in handles:
-            handle.remove()
-        active_sink.reset(token)
+            yield rec
+        finally:
+            for handle in handles:
+                handle.remove()
+            active_sink.reset(token)
