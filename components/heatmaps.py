@@ -70,7 +70,7 @@ def attention_mosaic(
         zeroline=False, scaleanchor="x",
     )
     fig.update_layout(
-        height=min(1400, 90 + 60 * num_layers * max(1.0, 12 / max(num_heads, 1)) * 0.6),
+        height=int(min(1500, max(250, 70 + 480 * num_layers / num_heads))),  # tiles stay square
         margin=dict(l=40, r=10, t=40, b=10),
         plot_bgcolor=MASKED_COLOR,
     )
@@ -104,7 +104,7 @@ def attention_map(
         )
     )
     n = max(len(xs), len(ys))
-    step = max(1, n // 60)  # label every token up to ~60, then thin out (hover still names each one)
+    step = -(-n // 48)  # label every token up to 48, then thin out (hover still names each one)
     fig.update_xaxes(
         tickmode="array", tickvals=xs[::step], ticktext=[html.escape(t) for t in key_tokens][::step],
         tickangle=-60, side="top", title="key (attended to)", type="category",
