@@ -108,8 +108,10 @@ def capture_text(
     tokenizer = loaded.processor
     pair = pair if pair and pair.strip() else None
     limit = text_limit(loaded, max_tokens)
-    full = len(tokenizer(text, pair)["input_ids"])
-    encoded = tokenizer(text, pair, truncation=True, max_length=limit, return_tensors="pt")
+    encoded = tokenizer(text, pair, return_tensors="pt")
+    full = encoded["input_ids"].shape[1]
+    if full > limit:  # tokenise again only when it has to be cut
+        encoded = tokenizer(text, pair, truncation=True, max_length=limit, return_tensors="pt")
     ids = encoded["input_ids"][0]
     if ids.numel() == 0:
         raise CaptureError("The tokenizer produced no tokens for this text.")

@@ -31,7 +31,7 @@ from transformers import (
 )
 
 from models.lens_attention import LENS_ATTENTION
-from models.packs import PACKS, Pack, Progress, _quiet, ensure_pack, is_complete
+from models.packs import PACKS, Pack, Progress, ensure_pack, is_complete, no_progress
 from models.registry import PACK_PREFIX
 
 # image-text models whose vision tower is what the app shows
@@ -155,7 +155,7 @@ def pack_ready(name: str) -> bool:
     return pack.build is None or is_complete(pack.folder())
 
 
-def prepare_pack(name: str, progress: Progress = _quiet, rebuild: bool = False) -> str:
+def prepare_pack(name: str, progress: Progress = no_progress, rebuild: bool = False) -> str:
     """Convert a pack into its cache folder if needed (slow once), and return the folder."""
     pack = _pack(name)
     try:
@@ -204,7 +204,7 @@ def _load_once(name: str, device: torch.device, dtype: torch.dtype, progress: Pr
 
 
 def load_model(
-    name: str, device: str = "auto", dtype: str = "float32", progress: Progress = _quiet
+    name: str, device: str = "auto", dtype: str = "float32", progress: Progress = no_progress
 ) -> LoadedModel:
     """Load a pack, hub id or folder for capture; a broken pack cache is rebuilt once."""
     name = name.strip()

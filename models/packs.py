@@ -26,7 +26,7 @@ _FORMAT = 1  # bump when a conversion changes, so old caches are rebuilt
 _locks: dict[str, threading.Lock] = {}
 
 
-def _quiet(fraction: float, message: str) -> None:
+def no_progress(fraction: float, message: str) -> None:
     pass
 
 
@@ -69,7 +69,7 @@ def is_complete(folder: Path) -> bool:
         return False
 
 
-def ensure_pack(pack: Pack, progress: Progress = _quiet, rebuild: bool = False) -> Path:
+def ensure_pack(pack: Pack, progress: Progress = no_progress, rebuild: bool = False) -> Path:
     """Return the pack's from_pretrained folder, converting it first when needed."""
     if pack.build is None:
         folder = pack.folder()
