@@ -48,6 +48,10 @@ class ModelLoadError(Exception):
     """A model could not be loaded; the message says why in words a user can act on."""
 
 
+class PackPrepareError(ModelLoadError):
+    """A pack could not be converted into its cache folder (converting again would not help)."""
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A model ready for capture, with what turns raw input into its tensors."""
@@ -161,7 +165,7 @@ def prepare_pack(name: str, progress: Progress = no_progress, rebuild: bool = Fa
     try:
         return str(ensure_pack(pack, progress, rebuild=rebuild))
     except OSError as error:
-        raise ModelLoadError(f"Could not prepare the {pack.title} pack: {error}") from error
+        raise PackPrepareError(f"Could not prepare the {pack.title} pack: {error}") from error
 
 
 def _resolve(name: str, progress: Progress, rebuild: bool) -> tuple[str, bool]:
@@ -212,10 +216,12 @@ def load_model(
         raise ModelLoadError("Type a model id or a folder.")
     torch_device = pick_device(device)
     torch_dtype = pick_dtype(torch_device, dtype)
+    pack = _pack(name) if name.startswith(PACK_PREFIX) else None
     try:
         return _load_once(name, torch_device, torch_dtype, progress, rebuild=False)
+    except PackPrepareError:
+        raise  # the conversion itself failed: a second one would fail the same way
     except ModelLoadError:
-        pack = PACKS.get(name.removeprefix(PACK_PREFIX)) if name.startswith(PACK_PREFIX) else None
         if pack is None or pack.build is None:
             raise
         progress(0.0, "the cached pack looks damaged: converting it again")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from models import packs
-from models.loading import load_model
+from models.loading import ModelLoadError, load_model
 from models.packs import CACHE_ENV, Pack, cache_root, ensure_pack, is_complete
 
 
@@ -73,3 +73,17 @@ def test_a_deleted_or_corrupted_pack_cache_is_rebuilt_on_load(monkeypatch, tmp_p
 
     shutil.rmtree(folder)
     assert load_model("pack:dinov2-small").model.config.num_attention_heads == 6
+
+
+def test_a_failed_conversion_is_reported_once_not_retried(monkeypatch, tmp_path):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    calls = []
+
+    def disk_full(out: Path, progress):
+        calls.append(out)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setitem(packs.PACKS, "toy", Pack("toy", "Toy", "toy", "a toy", build=disk_full))
+    with pytest.raises(ModelLoadError, match="Could not prepare the Toy pack: .*No space"):
+        load_model("pack:toy")
+    assert len(calls) == 1
