@@ -40,23 +40,14 @@ def attention_mosaic(
     thumb: int = 40,
 ) -> go.Figure:
     """All layers x heads as one tiled image: row = layer, column = head, each scaled to its own maximum."""
-    num_layers = len(maps)
-    gap = 2
-    cell = None
-    tiles = []
-    for layer_maps, mask in zip(maps, masks, strict=True):  # layer_maps (H, Tq, Tk)
-        row = []
-        for head in range(num_heads):
-            small = downsample(layer_maps[head], mask, thumb)
-            peak = np.nanmax(small) if np.isfinite(small).any() else 1.0
-            row.append(small / (peak or 1.0))
-        tiles.append(row)
-        cell = row[0].shape
-    h, w = cell
+    num_layers, gap = len(maps), 2
+    h, w = (min(thumb, n) for n in maps[0].shape[-2:])  # the size downsample gives every tile
     canvas = np.full((num_layers * (h + gap) - gap, num_heads * (w + gap) - gap), np.nan, np.float32)
-    for li, row in enumerate(tiles):
-        for hi, tile in enumerate(row):
-            canvas[li * (h + gap) : li * (h + gap) + h, hi * (w + gap) : hi * (w + gap) + w] = tile
+    for li, (layer_maps, mask) in enumerate(zip(maps, masks, strict=True)):  # layer_maps (H, Tq, Tk)
+        for hi in range(num_heads):
+            tile = downsample(layer_maps[hi], mask, thumb)
+            peak = np.nanmax(tile) if np.isfinite(tile).any() else 1.0
+            canvas[li * (h + gap) : li * (h + gap) + h, hi * (w + gap) : hi * (w + gap) + w] = tile / (peak or 1.0)
     fig = go.Figure(
         go.Heatmap(z=canvas, colorscale=COLORSCALE, zmin=0, zmax=1, showscale=False, hoverinfo="skip")
     )
