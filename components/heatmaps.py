@@ -6,6 +6,7 @@ import html
 from collections.abc import Sequence
 
 import numpy as np
+import plotly.colors as px_colors
 import plotly.graph_objects as go
 
 MASKED_COLOR = "rgba(150,150,150,0.25)"
@@ -33,6 +34,38 @@ def downsample(weights: np.ndarray, mask: np.ndarray | None, size: int) -> np.nd
         return block_sums(filled) / block_sums(counts)
 
 
+def _tiles_colorscale() -> list:
+    """Viridis over 1..255, with 0 transparent: quantised tiles show gaps and masked cells as background."""
+    ramp = px_colors.sample_colorscale(COLORSCALE, [i / 15 for i in range(16)])
+    return [[0.0, "rgba(0,0,0,0)"], [0.5 / 255, "rgba(0,0,0,0)"]] + [
+        [1 / 255 + (1 - 1 / 255) * i / 15, color] for i, color in enumerate(ramp)
+    ]
+
+
+def _tiled(tiles: Sequence[np.ndarray], columns: int, gap: int = 2) -> tuple[go.Figure, int, int]:
+    """Tiles (each scaled to its own maximum) in a grid of `columns`, as one uint8 heatmap.
+
+    Quantising to 255 levels keeps the figure small (1 byte per cell) — thumbnails carry no hover values.
+    """
+    h, w = tiles[0].shape
+    rows = -(-len(tiles) // columns)
+    canvas = np.zeros((rows * (h + gap) - gap, columns * (w + gap) - gap), np.uint8)
+    for index, tile in enumerate(tiles):
+        r, c = divmod(index, columns)
+        peak = np.nanmax(tile) if np.isfinite(tile).any() else 1.0
+        level = np.nan_to_num(tile / (peak or 1.0), nan=-1.0)  # masked -> 0 (transparent) below
+        canvas[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = np.where(
+            level < 0, 0, 1 + np.rint(np.clip(level, 0, 1) * 254)
+        )
+    fig = go.Figure(
+        go.Heatmap(z=canvas, colorscale=_tiles_colorscale(), zmin=0, zmax=255, showscale=False, hoverinfo="skip")
+    )
+    fig.update_xaxes(showgrid=False, zeroline=False, side="top")
+    fig.update_yaxes(autorange="reversed", showgrid=False, zeroline=False, scaleanchor="x")
+    fig.update_layout(margin=dict(l=40, r=10, t=40, b=10), plot_bgcolor=MASKED_COLOR)
+    return fig, h + gap, w + gap
+
+
 def attention_mosaic(
     maps: Sequence[np.ndarray],
     masks: Sequence[np.ndarray | None],
@@ -40,37 +73,76 @@ def attention_mosaic(
     thumb: int = 40,
 ) -> go.Figure:
     """All layers x heads as one tiled image: row = layer, column = head, each scaled to its own maximum."""
-    num_layers, gap = len(maps), 2
-    h, w = (min(thumb, n) for n in maps[0].shape[-2:])  # the size downsample gives every tile
-    canvas = np.full((num_layers * (h + gap) - gap, num_heads * (w + gap) - gap), np.nan, np.float32)
-    for li, (layer_maps, mask) in enumerate(zip(maps, masks, strict=True)):  # layer_maps (H, Tq, Tk)
-        for hi in range(num_heads):
-            tile = downsample(layer_maps[hi], mask, thumb)
-            peak = np.nanmax(tile) if np.isfinite(tile).any() else 1.0
-            canvas[li * (h + gap) : li * (h + gap) + h, hi * (w + gap) : hi * (w + gap) + w] = tile / (peak or 1.0)
-    fig = go.Figure(
-        go.Heatmap(z=canvas, colorscale=COLORSCALE, zmin=0, zmax=1, showscale=False, hoverinfo="skip")
-    )
-    fig.update_xaxes(
-        tickmode="array", tickvals=[hi * (w + gap) + w / 2 for hi in range(num_heads)],
-        ticktext=[f"H{hi}" for hi in range(num_heads)], side="top", showgrid=False, zeroline=False,
-    )
-    fig.update_yaxes(
-        tickmode="array", tickvals=[li * (h + gap) + h / 2 for li in range(num_layers)],
-        ticktext=[f"L{li}" for li in range(num_layers)], autorange="reversed", showgrid=False,
-        zeroline=False, scaleanchor="x",
-    )
-    fig.update_layout(
-        height=int(min(1500, max(250, 70 + 480 * num_layers / num_heads))),  # tiles stay square
-        margin=dict(l=40, r=10, t=40, b=10),
-        plot_bgcolor=MASKED_COLOR,
-    )
+    tiles = [downsample(layer_maps[hi], mask, thumb) for layer_maps, mask in zip(maps, masks, strict=True)
+             for hi in range(num_heads)]  # layer_maps (H, Tq, Tk)
+    fig, step_y, step_x = _tiled(tiles, num_heads)
+    fig.update_xaxes(tickmode="array", tickvals=[hi * step_x + step_x / 2 - 1 for hi in range(num_heads)],
+                     ticktext=[f"H{hi}" for hi in range(num_heads)])
+    fig.update_yaxes(tickmode="array", tickvals=[li * step_y + step_y / 2 - 1 for li in range(len(maps))],
+                     ticktext=[f"L{li}" for li in range(len(maps))])
+    fig.update_layout(height=int(min(1500, max(250, 70 + 480 * len(maps) / num_heads))))  # tiles stay square
+    return fig
+
+
+def head_grid(layer_maps: np.ndarray, mask: np.ndarray | None, thumb: int = 96, columns: int = 4) -> go.Figure:
+    """One layer's heads side by side (wrapped into rows of `columns`), each labelled and scaled to its maximum."""
+    num_heads = layer_maps.shape[0]  # layer_maps (H, Tq, Tk)
+    fig, step_y, step_x = _tiled([downsample(m, mask, thumb) for m in layer_maps], columns)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    for hi in range(num_heads):
+        r, c = divmod(hi, columns)
+        fig.add_annotation(x=c * step_x, y=r * step_y, text=f"H{hi}", showarrow=False, xanchor="left",
+                           yanchor="top", font=dict(color="white", size=11), bgcolor="rgba(0,0,0,0.45)")
+    rows = -(-num_heads // columns)
+    fig.update_layout(height=int(min(1100, 60 + 560 * rows / columns)), margin=dict(l=5, r=5, t=10, b=5))
     return fig
 
 
 def _unique_labels(tokens: Sequence[str]) -> list[str]:
     """Category labels that stay apart when a token repeats: 'the·3'. Escaped for plotly's HTML-ish text."""
     return [f"{html.escape(t)}·{i}" for i, t in enumerate(tokens)]
+
+
+def labelled_heatmap(
+    z: np.ndarray,
+    row_labels: Sequence[str],
+    column_labels: Sequence[str],
+    *,
+    title: str = "",
+    value_name: str = "attention",
+    row_title: str = "query (attending)",
+    column_title: str = "key (attended to)",
+    colorscale: str = COLORSCALE,
+    zmin: float | None = 0.0,
+    zmid: float | None = None,
+) -> go.Figure:
+    """Any labelled matrix at full resolution: hover names row, column and value; NaN cells left blank."""
+    ys, xs = _unique_labels(row_labels), _unique_labels(column_labels)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, x=xs, y=ys, colorscale=colorscale, zmin=zmin, zmid=zmid,
+            hovertemplate=f"{row_title.split()[0]} %{{y}}<br>{column_title.split()[0]} %{{x}}<br>"
+                          f"{html.escape(value_name)} %{{z:.4f}}<extra></extra>",
+            colorbar=dict(title=html.escape(value_name), thickness=12),
+        )
+    )
+    n = max(len(xs), len(ys))
+    step = -(-n // 48)  # label every row/column up to 48, then thin out (hover still names each one)
+    fig.update_xaxes(
+        tickmode="array", tickvals=xs[::step], ticktext=[html.escape(t) for t in column_labels][::step],
+        tickangle=-60, side="top", title=column_title, type="category",
+    )
+    fig.update_yaxes(
+        tickmode="array", tickvals=ys[::step], ticktext=[html.escape(t) for t in row_labels][::step],
+        autorange="reversed", title=row_title, type="category",
+    )
+    size = int(min(900, max(420, 18 * n + 160)))
+    fig.update_layout(
+        title=dict(text=html.escape(title), y=0.995, yanchor="top", font=dict(size=13)),
+        height=size, margin=dict(l=10, r=10, t=140, b=10), plot_bgcolor=MASKED_COLOR
+    )
+    return fig
 
 
 def attention_map(
@@ -80,33 +152,20 @@ def attention_map(
     mask: np.ndarray | None = None,
     title: str = "",
     value_name: str = "attention",
+    segment_start: int | None = None,
 ) -> go.Figure:
-    """One (Tq, Tk) map at full resolution: token labels, hover values, masked cells left blank."""
-    key_tokens = query_tokens if key_tokens is None else key_tokens
+    """One (Tq, Tk) map at full resolution: token labels, hover values, masked cells left blank.
+
+    `segment_start`: first token of a sentence pair's second segment; the boundary is drawn on both axes.
+    """
     z = weights.astype(np.float32, copy=True)
     if mask is not None:
         z[~mask] = np.nan  # masked: no attention is possible there, not "zero attention"
-    ys, xs = _unique_labels(query_tokens), _unique_labels(key_tokens)
-    fig = go.Figure(
-        go.Heatmap(
-            z=z, x=xs, y=ys, colorscale=COLORSCALE, zmin=0 if value_name == "attention" else None,
-            hovertemplate=f"query %{{y}}<br>key %{{x}}<br>{value_name} %{{z:.4f}}<extra></extra>",
-            colorbar=dict(title=value_name, thickness=12),
-        )
-    )
-    n = max(len(xs), len(ys))
-    step = -(-n // 48)  # label every token up to 48, then thin out (hover still names each one)
-    fig.update_xaxes(
-        tickmode="array", tickvals=xs[::step], ticktext=[html.escape(t) for t in key_tokens][::step],
-        tickangle=-60, side="top", title="key (attended to)", type="category",
-    )
-    fig.update_yaxes(
-        tickmode="array", tickvals=ys[::step], ticktext=[html.escape(t) for t in query_tokens][::step],
-        autorange="reversed", title="query (attending)", type="category",
-    )
-    size = int(min(900, max(420, 18 * n + 160)))
-    fig.update_layout(
-        title=dict(text=html.escape(title), y=0.995, yanchor="top", font=dict(size=13)),
-        height=size, margin=dict(l=10, r=10, t=140, b=10), plot_bgcolor=MASKED_COLOR
-    )
+    fig = labelled_heatmap(z, query_tokens, query_tokens if key_tokens is None else key_tokens,
+                           title=title, value_name=value_name, zmin=0 if value_name == "attention" else None)
+    if segment_start:
+        edge = segment_start - 0.5  # category axes: cell i spans i-0.5 .. i+0.5
+        line = dict(color="white", width=2, dash="dash")
+        fig.add_shape(type="line", x0=edge, x1=edge, y0=-0.5, y1=z.shape[0] - 0.5, line=line)
+        fig.add_shape(type="line", y0=edge, y1=edge, x0=-0.5, x1=z.shape[1] - 0.5, line=line)
     return fig

@@ -50,6 +50,7 @@ class AttentionCapture:
     pooling: LayerAttention | None = None  # SigLIP's probe over the patches: (H, 1, N)
     tokens: tuple[str, ...] | None = None
     segments: tuple[int, ...] | None = None  # token_type_ids of a sentence pair
+    special: tuple[bool, ...] | None = None  # True for the tokenizer's special tokens ([CLS], [SEP], <s>…)
     grid: PatchGrid | None = None
     causal: bool = False
     dropped_tokens: int = 0  # cut off because the input was longer than allowed
@@ -119,12 +120,14 @@ def capture_text(
     config = loaded.model.config
     heads, kv = getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None)
     segments = encoded.get("token_type_ids")
+    special_ids = set(tokenizer.all_special_ids)
     return AttentionCapture(
         model_name=loaded.name,
         layers=layers,
         pooling=pooling,
         tokens=tuple(token_label(tokenizer.decode([i], clean_up_tokenization_spaces=False)) for i in ids.tolist()),
         segments=tuple(segments[0].tolist()) if pair and segments is not None else None,
+        special=tuple(i in special_ids for i in ids.tolist()),
         causal=loaded.causal,
         dropped_tokens=max(0, full - ids.numel()),
         kv_heads=kv if kv and heads and kv != heads else None,

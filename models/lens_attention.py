@@ -10,7 +10,7 @@ Outside a recording it is ordinary eager attention and keeps nothing.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 from torch import nn
@@ -21,7 +21,7 @@ LENS_ATTENTION = "attention_lens"
 
 
 class AttentionSink(Protocol):
-    """Receives one attention call: the module, its scaled scores, mask and weights."""
+    """Receives one attention call: the module, its scaled scores, mask and weights, and the vectors."""
 
     def record(
         self,
@@ -29,7 +29,19 @@ class AttentionSink(Protocol):
         scores: torch.Tensor,
         mask: torch.Tensor | None,
         weights: torch.Tensor,
+        *,
+        vectors: AttentionVectors | None = None,
     ) -> None: ...
+
+
+class AttentionVectors(NamedTuple):
+    """What one attention call multiplied: per-head queries, keys, values, its output and scale."""
+
+    query: torch.Tensor  # (B, H, Tq, d), after any rotary embedding
+    key: torch.Tensor  # (B, H_kv, Tk, d)
+    value: torch.Tensor  # (B, H_kv, Tk, d)
+    context: torch.Tensor  # (B, Tq, H, d): softmax(...) v, before the output projection
+    scaling: float
 
 
 # One sink per thread/context: concurrent captures on a shared model never see each other.
@@ -52,23 +64,25 @@ def lens_attention(
         raise NotImplementedError("attention sinks (s_aux) are not supported by Attention Lens yet")
     # query (B, H, Tq, d); key/value (B, H_kv, Tk, d): grouped-query heads share keys and values
     n_rep = query.shape[1] // key.shape[1]
+    keys, values = key, value
     if n_rep > 1:
-        key = key.repeat_interleave(n_rep, dim=1)  # (B, H, Tk, d)
-        value = value.repeat_interleave(n_rep, dim=1)
+        keys = key.repeat_interleave(n_rep, dim=1)  # (B, H, Tk, d)
+        values = value.repeat_interleave(n_rep, dim=1)
     if scaling is None:
         scaling = query.shape[-1] ** -0.5
 
-    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling  # (B, H, Tq, Tk)
+    scores = torch.matmul(query, keys.transpose(-1, -2)) * scaling  # (B, H, Tq, Tk)
     if softcap is not None:
         scores = torch.tanh(scores / softcap) * softcap
     logits = scores if attention_mask is None else scores + attention_mask
     weights = torch.softmax(logits, dim=-1, dtype=torch.float32).to(query.dtype)  # (B, H, Tq, Tk)
     weights_used = nn.functional.dropout(weights, p=dropout, training=module.training)
-    output = torch.matmul(weights_used, value).transpose(1, 2).contiguous()  # (B, Tq, H, d)
+    output = torch.matmul(weights_used, values).transpose(1, 2).contiguous()  # (B, Tq, H, d)
 
     sink = active_sink.get()
     if sink is not None:
-        sink.record(module, scores, attention_mask, weights)
+        sink.record(module, scores, attention_mask, weights,
+                    vectors=AttentionVectors(query, key, value, output, float(scaling)))
     return output, weights
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.lens_attention import LENS_ATTENTION, active_sink
+from models.lens_attention import LENS_ATTENTION, AttentionVectors, active_sink
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,22 @@ class LayerAttention:
     weights: torch.Tensor  # (H, Tq, Tk), rows sum to 1
     scores: torch.Tensor  # (H, Tq, Tk), q.k * scaling, before the mask is applied
     mask: torch.Tensor | None  # (Tq, Tk) bool, True where the query may attend the key
+    scaling: float | None = None  # what q.k was multiplied by (1/sqrt(d) for almost every model)
+    query: torch.Tensor | None = None  # (H, Tq, d) per-head queries, after rotary embeddings
+    key: torch.Tensor | None = None  # (H_kv, Tk, d): fewer heads than H under grouped-query attention
+    value: torch.Tensor | None = None  # (H_kv, Tk, d)
+    context: torch.Tensor | None = None  # (Tq, H, d): each head's weighted sum of values, before W^O
 
     @property
     def num_heads(self) -> int:
         return self.weights.shape[0]
+
+    @property
+    def allowed(self) -> torch.Tensor:
+        """(Tq, Tk) bool: the mask, or everything allowed when there is none."""
+        if self.mask is not None:
+            return self.mask
+        return torch.ones(self.weights.shape[-2:], dtype=torch.bool)
 
 
 class Recording:
@@ -60,15 +72,23 @@ class Recording:
             self._masks[key] = allowed.expand(tq, allowed.shape[-1]).to("cpu").clone()
         return self._masks[key]
 
-    def record(self, module, scores, mask, weights, *, pooling: bool = False) -> None:
+    def record(self, module, scores, mask, weights, *, vectors: AttentionVectors | None = None,
+               pooling: bool = False) -> None:
         name = self.names.get(module)
         if name is None:  # another model running in this context: not ours
             return
+        extra = {}
+        if vectors is not None:
+            extra = dict(scaling=vectors.scaling, query=self._keep(vectors.query), key=self._keep(vectors.key),
+                         value=self._keep(vectors.value), context=self._keep(vectors.context))
+        elif pooling:
+            extra = dict(scaling=(module.embed_dim // module.num_heads) ** -0.5)
         layer = LayerAttention(
             name=name,
             weights=self._keep(weights),
             scores=self._keep(scores),
             mask=self._allowed(mask, weights.shape[2]),
+            **extra,
         )
         (self.pooling if pooling else self.layers).append(layer)
 

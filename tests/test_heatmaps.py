@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from components.heatmaps import attention_map, attention_mosaic, downsample
+from components.heatmaps import attention_map, attention_mosaic, downsample, head_grid
 
 
 def test_downsample_is_the_block_mean_and_ignores_masked_cells():
@@ -40,4 +40,16 @@ def test_mosaic_has_one_tile_per_layer_and_head():
     fig = attention_mosaic(maps, [None, None], num_heads=3, thumb=5)
     z = np.asarray(fig.data[0].z, dtype=float)
     assert z.shape == (2 * 5 + 2, 3 * 5 + 2 * 2)
-    assert np.nanmax(z) == 1.0 and list(fig.layout.xaxis.ticktext) == ["H0", "H1", "H2"]
+    assert z.max() == 255 and list(fig.layout.xaxis.ticktext) == ["H0", "H1", "H2"]
+    assert (z[5:7] == 0).all() and (z[:, 5:7] == 0).all()  # gaps are transparent
+
+
+def test_masked_cells_are_transparent_and_each_tile_peaks_at_full_colour():
+    causal = np.tril(np.ones((8, 8), bool))
+    weights = np.random.default_rng(0).random((4, 8, 8)).astype(np.float32) * causal
+    fig = head_grid(weights, causal, thumb=8, columns=2)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (2 * 8 + 2, 2 * 8 + 2) and z.dtype == np.uint8
+    tile = z[:8, :8]
+    assert (tile[~causal] == 0).all() and (tile[causal] >= 1).all() and tile.max() == 255
+    assert [a.text for a in fig.layout.annotations] == ["H0", "H1", "H2", "H3"]

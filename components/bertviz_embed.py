@@ -1,0 +1,71 @@
+"""bertviz's head view and model view as self-contained HTML: no CDN, and no user text as markup.
+
+bertviz writes a page that fetches require.js, d3 and jQuery from cdnjs and inlines the tokens as
+JSON in a <script>. Here the three libraries are inlined from assets/vendor (pinned, licences kept),
+registered as require.js modules, and every "</" and "<!--" inside the view's script is escaped, so
+a token such as "</script><script>alert(1)</script>" stays a string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from bertviz import head_view, model_view
+
+VENDOR = Path(__file__).resolve().parent.parent / "assets" / "vendor"
+LIBRARIES = ("d3-5.7.0.min.js", "jquery-2.2.4.min.js", "require-2.3.6.js")  # d3 and jQuery before require
+_MODULES = 'define("d3",[],function(){return window.d3;});define("jquery",[],function(){return window.jQuery;});'
+_CDN_TAG = re.compile(r'<script src="https://cdnjs[^"]*"></script>')
+_REQUIRE_CONFIG = re.compile(r"require\.config\(\{\s*paths:\s*\{[^}]*\}\s*\}\);")
+_SCRIPT_OPEN = '<script type="text/javascript">'
+BYTES_PER_VALUE = 6  # "0.123," once rounded to 3 decimals
+
+
+@cache
+def _libraries() -> str:
+    return "".join(f"<script>{(VENDOR / name).read_text(encoding='utf-8')}</script>\n" for name in LIBRARIES)
+
+
+def _inert(script: str) -> str:
+    """Nothing in `script` can end the <script> element or open an HTML comment: same JavaScript."""
+    return script.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def view_bytes(num_layers: int, num_heads: int, num_tokens: int, pair: bool = False) -> int:
+    """About how large a view's attention data is: bertviz inlines every weight as text."""
+    copies = 2 if pair else 1  # pairs add the four segment-to-segment slices
+    return copies * num_layers * num_heads * num_tokens**2 * BYTES_PER_VALUE
+
+
+def bertviz_html(
+    view: Literal["head", "model"],
+    weights: Sequence[np.ndarray],
+    tokens: Sequence[str],
+    layers: Sequence[int],
+    sentence_b_start: int | None = None,
+) -> str:
+    """A complete HTML page with bertviz's `view` of `weights` (one (H, T, T) array per layer) for `layers`."""
+    attention = [torch.round(torch.as_tensor(w, dtype=torch.float64)[None], decimals=3) for w in weights]
+    common = dict(attention=attention, tokens=list(tokens), sentence_b_start=sentence_b_start,
+                  prettify_tokens=False, include_layers=list(layers), html_action="return")
+    if view == "head":
+        page = head_view(layer=layers[0], **common).data
+    else:
+        page = model_view(display_mode="light", **common).data
+    page, cdn_tags = _CDN_TAG.subn("", page)
+    markup, _, script = page.partition(_SCRIPT_OPEN)
+    script, configs = _REQUIRE_CONFIG.subn("", script.strip().removesuffix("</script>"))
+    if cdn_tags != 1 or configs != 1 or not script:
+        raise RuntimeError("this bertviz version writes its page differently: update components/bertviz_embed.py")
+    return (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        "<style>body{margin:0;background:#fff;color:#222}</style>\n"
+        f"{_libraries()}<script>{_MODULES}</script></head>\n"
+        f"<body>{markup}\n<script>{_inert(script)}</script></body></html>"
+    )

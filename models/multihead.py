@@ -1,0 +1,93 @@
+"""How a layer's heads combine: their average, the one-head equivalent, and how much they differ.
+
+A layer with H heads of width d splits Q and K (width d_model = H*d) into H slices and runs H
+softmaxes. One head over the full width would run a single softmax over Q K^T / sqrt(d_model).
+Because Q K^T is the sum of the slices' products, that one-head map can be rebuilt from the
+recorded per-head scores: sum_h (q_h.k_h / sqrt(d)) / sqrt(H) = Q K^T / sqrt(H*d).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from models.recording import LayerAttention
+
+
+def masked_softmax(logits: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
+    """Softmax over the last axis where `allowed` is True; rows with nothing allowed become 0."""
+    if allowed is not None:
+        logits = logits.masked_fill(~allowed, float("-inf"))
+    return torch.softmax(logits.double(), dim=-1).nan_to_num(0.0).to(logits.dtype)
+
+
+def head_average(weights: torch.Tensor) -> torch.Tensor:
+    """(H, Tq, Tk) -> (Tq, Tk): the mean of the heads' maps (what many tools show as 'the' layer map)."""
+    return weights.mean(dim=0)
+
+
+def single_head_equivalent(scores: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
+    """softmax(sum_h scores_h / sqrt(H) + mask): this layer with one head over the full width.
+
+    scores: (H, Tq, Tk), each q_h.k_h / sqrt(d) -> (Tq, Tk).
+    """
+    num_heads = scores.shape[0]
+    return masked_softmax(scores.sum(dim=0) / num_heads**0.5, allowed)
+
+
+def full_width_attention(query: torch.Tensor, key: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
+    """softmax(Q K^T / sqrt(d_model) + mask) from the concatenated per-head queries and keys.
+
+    query: (H, Tq, d); key: (H_kv, Tk, d), repeated to H heads under grouped-query attention.
+    """
+    num_heads, tq, d = query.shape
+    key = key.repeat_interleave(num_heads // key.shape[0], dim=0)  # (H, Tk, d)
+    q = query.transpose(0, 1).reshape(tq, num_heads * d)  # (Tq, d_model): heads side by side
+    k = key.transpose(0, 1).reshape(key.shape[1], num_heads * d)  # (Tk, d_model)
+    return masked_softmax(q @ k.T / (num_heads * d) ** 0.5, allowed)  # (Tq, Tk)
+
+
+def head_divergence(weights: torch.Tensor, allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """Pairwise Jensen-Shannon divergence between heads, in bits (0 = same map, 1 = disjoint).
+
+    weights: (H, Tq, Tk) -> (H, H), the mean over query rows of JS(head_i row, head_j row).
+    """
+    p = weights.double()
+    if allowed is not None:
+        p = p * allowed
+    logs = torch.where(p > 0, torch.log2(p), 0.0)  # (H, Tq, Tk), 0 log 0 = 0
+    num_heads = p.shape[0]
+    out = torch.zeros(num_heads, num_heads, dtype=torch.float64)
+    for i in range(num_heads):  # one head against all: (H, Tq, Tk) at a time, not (H, H, Tq, Tk)
+        m = (p[i] + p) / 2
+        log_m = torch.where(m > 0, torch.log2(m), 0.0)
+        kl_i = (p[i] * (logs[i] - log_m)).sum(-1)  # (H, Tq): KL(head i || m)
+        kl_j = (p * (logs - log_m)).sum(-1)
+        out[i] = ((kl_i + kl_j) / 2).mean(-1)
+    return out.clamp_min(0.0).float()  # (H, H)
+
+
+@dataclass(frozen=True)
+class HeadComparison:
+    """One layer seen as H heads, as their average, and as one full-width head."""
+
+    average: torch.Tensor  # (Tq, Tk)
+    equivalent: torch.Tensor  # (Tq, Tk) softmax(sum_h scores_h / sqrt(H) + mask)
+    equivalence_error: float | None  # max |equivalent - softmax(Q K^T / sqrt(d_model))|, when Q and K were recorded
+    divergence: torch.Tensor  # (H, H) Jensen-Shannon, bits
+    average_vs_equivalent: float  # mean JS divergence (bits) between the average map and the equivalent
+
+
+def compare_heads(layer: LayerAttention) -> HeadComparison:
+    """Everything the single-head vs multi-head view shows for `layer`."""
+    allowed = layer.allowed
+    average, equivalent = head_average(layer.weights), single_head_equivalent(layer.scores, allowed)
+    error = None
+    if layer.query is not None:
+        error = (equivalent - full_width_attention(layer.query, layer.key, allowed)).abs().max().item()
+    return HeadComparison(
+        average=average, equivalent=equivalent, equivalence_error=error,
+        divergence=head_divergence(layer.weights, allowed),
+        average_vs_equivalent=head_divergence(torch.stack([average, equivalent]), allowed)[0, 1].item(),
+    )
