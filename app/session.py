@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from components.bertviz_embed import bertviz_html
+from components.export import figure_config
 from components.heatmaps import attention_mosaic
 from models.capture import AttentionCapture, CaptureError, capture_text
+from models.head_stats import head_statistics, sink_groups
 from models.loading import LoadedModel, ModelLoadError, load_model, pack_ready, prepare_pack
+from models.multihead import HeadComparison, compare_heads
 from models.registry import PACK_PREFIX, choices
+from models.walkthrough import Walkthrough, attention_walkthrough
 
 OTHER = "Other: a hub id or a folder…"
 
@@ -67,11 +74,25 @@ def model_picker(modality: Literal["text", "vision"]) -> tuple[LoadedModel, tupl
     return loaded, (name, device, dtype)
 
 
-def text_capture(key: tuple[str, str, str], text: str, pair: str | None, max_tokens: int) -> AttentionCapture | None:
+class TextInput(NamedTuple):
+    """What identifies one text capture: the model (name, device, dtype) and the input."""
+
+    model: tuple[str, str, str]
+    text: str
+    pair: str | None
+    max_tokens: int
+
+
+def capture_of(key: TextInput) -> AttentionCapture:
+    """The cached capture for `key` (computed on first use)."""
+    return cached_text_capture(*key.model, key.text, key.pair, key.max_tokens)
+
+
+def text_capture(key: TextInput) -> AttentionCapture | None:
     """The capture for this input, or a message in the page (never a traceback)."""
     try:
         with st.spinner("Running the model and capturing every attention map…"):
-            return cached_text_capture(*key, text, pair, max_tokens)
+            return capture_of(key)
     except CaptureError as error:
         st.warning(str(error))
     except (torch.OutOfMemoryError, MemoryError):
@@ -79,13 +100,54 @@ def text_capture(key: tuple[str, str, str], text: str, pair: str | None, max_tok
     return None
 
 
+# Derived results: pure functions of one capture, cached per (input, layer, ...) so reruns are instant.
+
+
 @st.cache_data(show_spinner=False, max_entries=12, ttl=3600)
-def cached_mosaic(key: tuple[str, str, str], text: str, pair: str | None, max_tokens: int, thumb: int):
+def cached_mosaic(key: TextInput, thumb: int) -> go.Figure:
     """The layers x heads overview figure for one capture (small: thumbnails only)."""
-    capture = cached_text_capture(*key, text, pair, max_tokens)
+    capture = capture_of(key)
     return attention_mosaic(
         [layer.weights.numpy() for layer in capture.layers],
         [None if layer.mask is None else layer.mask.numpy() for layer in capture.layers],
         capture.num_heads,
         thumb,
     )
+
+
+@st.cache_data(show_spinner=False, max_entries=12, ttl=3600)
+def cached_statistics(key: TextInput) -> list[dict[str, np.ndarray]]:
+    """Per-head summary numbers for every layer."""
+    capture = capture_of(key)
+    groups = sink_groups(capture.tokens, capture.special)
+    return [{k: v.numpy() for k, v in head_statistics(layer, groups).items()} for layer in capture.layers]
+
+
+@st.cache_data(show_spinner=False, max_entries=24, ttl=3600)
+def cached_comparison(key: TextInput, layer: int) -> HeadComparison:
+    """Heads vs average vs one full-width head, for one layer."""
+    return compare_heads(capture_of(key).layers[layer])
+
+
+@st.cache_data(show_spinner=False, max_entries=48, ttl=3600)
+def cached_walkthrough(key: TextInput, layer: int, head: int, token: int) -> Walkthrough:
+    """The hand computation for one (layer, head, token)."""
+    loaded = cached_model(*key.model)
+    return attention_walkthrough(loaded.model, capture_of(key).layers[layer], head, token)
+
+
+def show_figure(figure: go.Figure, file_stem: str, key: str) -> None:
+    """A plotly figure whose camera button downloads PNG or SVG, as chosen on the page."""
+    image_format = st.session_state.get("figure_format", "PNG").lower()
+    st.plotly_chart(figure, key=key, width="stretch", config=figure_config(file_stem, image_format))
+
+
+@st.cache_data(show_spinner="Preparing the bertviz view…", max_entries=16, ttl=3600)
+def cached_bertviz(key: TextInput, view: str, layers: tuple[int, ...], start: int, end: int) -> str:
+    """bertviz's `view` for `layers` on tokens start..end-1, as a self-contained page."""
+    capture = capture_of(key)
+    b_start = None
+    if capture.segments and 1 in capture.segments[start:end] and capture.segments[start] == 0:
+        b_start = capture.segments[start:end].index(1)
+    weights = {i: capture.layers[i].weights[:, start:end, start:end].numpy() for i in layers}
+    return bertviz_html(view, weights, capture.tokens[start:end], b_start)

@@ -9,7 +9,7 @@ a token such as "</script><script>alert(1)</script>" stays a string.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -45,13 +45,15 @@ def view_bytes(num_layers: int, num_heads: int, num_tokens: int, pair: bool = Fa
 
 def bertviz_html(
     view: Literal["head", "model"],
-    weights: Sequence[np.ndarray],
+    weights: Mapping[int, np.ndarray],
     tokens: Sequence[str],
-    layers: Sequence[int],
     sentence_b_start: int | None = None,
 ) -> str:
-    """A complete HTML page with bertviz's `view` of `weights` (one (H, T, T) array per layer) for `layers`."""
-    attention = [torch.round(torch.as_tensor(w, dtype=torch.float64)[None], decimals=3) for w in weights]
+    """A complete HTML page with bertviz's `view` of `weights`: layer index -> (H, T, T) array."""
+    layers = sorted(weights)
+    chosen = {i: torch.round(torch.as_tensor(weights[i], dtype=torch.float64)[None], decimals=3) for i in layers}
+    # bertviz picks include_layers out of a per-layer list by index; layers not chosen are never read
+    attention = [chosen.get(i, chosen[layers[0]]) for i in range(layers[-1] + 1)]
     common = dict(attention=attention, tokens=list(tokens), sentence_b_start=sentence_b_start,
                   prettify_tokens=False, include_layers=list(layers), html_action="return")
     if view == "head":

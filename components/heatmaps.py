@@ -53,15 +53,15 @@ def _tiled(tiles: Sequence[np.ndarray], columns: int, gap: int = 2) -> tuple[go.
     for index, tile in enumerate(tiles):
         r, c = divmod(index, columns)
         peak = np.nanmax(tile) if np.isfinite(tile).any() else 1.0
-        level = np.nan_to_num(tile / (peak or 1.0), nan=-1.0)  # masked -> 0 (transparent) below
+        level = np.clip(np.nan_to_num(tile / (peak or 1.0)), 0, 1)  # block sums can dip to -1e-9
         canvas[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = np.where(
-            level < 0, 0, 1 + np.rint(np.clip(level, 0, 1) * 254)
+            np.isnan(tile), 0, 1 + np.rint(level * 254)  # masked -> 0, drawn transparent
         )
     fig = go.Figure(
         go.Heatmap(z=canvas, colorscale=_tiles_colorscale(), zmin=0, zmax=255, showscale=False, hoverinfo="skip")
     )
-    fig.update_xaxes(showgrid=False, zeroline=False, side="top")
-    fig.update_yaxes(autorange="reversed", showgrid=False, zeroline=False, scaleanchor="x")
+    fig.update_xaxes(showgrid=False, zeroline=False, side="top", constrain="domain")
+    fig.update_yaxes(autorange="reversed", showgrid=False, zeroline=False, scaleanchor="x", constrain="domain")
     fig.update_layout(margin=dict(l=40, r=10, t=40, b=10), plot_bgcolor=MASKED_COLOR)
     return fig, h + gap, w + gap
 

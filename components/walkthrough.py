@@ -25,7 +25,7 @@ def vector_heatmap(
     )
     fig.update_traces(zmax=peak)
     fig.update_xaxes(tickangle=0)
-    fig.update_layout(height=int(min(900, max(170, 14 * rows.shape[0] + 150))), margin=dict(t=110))
+    fig.update_layout(height=int(min(900, max(210, 14 * rows.shape[0] + 150))), margin=dict(t=110))
     return fig
 
 

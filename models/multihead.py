@@ -78,6 +78,12 @@ class HeadComparison:
     divergence: torch.Tensor  # (H, H) Jensen-Shannon, bits
     average_vs_equivalent: float  # mean JS divergence (bits) between the average map and the equivalent
 
+    @property
+    def mean_divergence(self) -> float:
+        """Mean JS divergence over distinct pairs of heads (0 when there is one head)."""
+        h = self.divergence.shape[0]
+        return self.divergence.sum().item() / (h * (h - 1)) if h > 1 else 0.0
+
 
 def compare_heads(layer: LayerAttention) -> HeadComparison:
     """Everything the single-head vs multi-head view shows for `layer`."""

@@ -58,6 +58,15 @@ class HeadStep:
     kv_head: int  # which key/value head this query head reads (grouped-query attention)
 
     @property
+    def scaled_scores(self) -> torch.Tensor:
+        return self.raw_scores * self.scaling
+
+    @property
+    def scaled_by_sqrt_d(self) -> bool:
+        """Whether the model scales by 1/sqrt(d), as in Attention Is All You Need."""
+        return abs(self.scaling - self.query.numel() ** -0.5) < 1e-9
+
+    @property
     def weights_error(self) -> float:
         return (self.weights - self.model_weights).abs().max().item()
 

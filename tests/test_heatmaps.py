@@ -53,3 +53,14 @@ def test_masked_cells_are_transparent_and_each_tile_peaks_at_full_colour():
     tile = z[:8, :8]
     assert (tile[~causal] == 0).all() and (tile[causal] >= 1).all() and tile.max() == 255
     assert [a.text for a in fig.layout.annotations] == ["H0", "H1", "H2", "H3"]
+
+
+def test_cells_of_exactly_zero_attention_are_coloured_not_transparent():
+    # a one-hot head: block sums of its zeros can come out at -1e-9, which must not read as "masked"
+    rng = np.random.default_rng(0)
+    weights = rng.random((2, 16, 16)).astype(np.float32) ** 8
+    weights[weights < 0.3] = 0
+    weights /= weights.sum(-1, keepdims=True)
+    assert (downsample(weights[0], None, 16) < 0).any()  # the case this guards against
+    z = np.asarray(head_grid(weights, None, thumb=16, columns=2).data[0].z)
+    assert (z[:16, :16] >= 1).all()

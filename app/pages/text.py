@@ -1,12 +1,14 @@
-"""Text page: type a sentence, see every layer's and head's attention, and one map in full."""
+"""Text page: type a sentence, see every layer's and head's attention in four views of one forward pass."""
 
 import streamlit as st
-from session import cached_mosaic, model_picker, text_capture
+from session import TextInput, capture_of, model_picker, text_capture
+from views import text_bertviz, text_heads, text_maps, text_walkthrough
 
-from components.heatmaps import attention_map
+from models.export import capture_npz, npz_size
 
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 MAX_TOKENS = 512
+VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz")
 
 st.title("Text attention")
 st.caption(
@@ -26,9 +28,9 @@ with st.form("text_input"):
 if picked is None:
     st.info("Choose a model in the sidebar to see its attention.")
     st.stop()
-loaded, key = picked
-text = st.session_state["text"]
-capture = text_capture(key, text, pair, MAX_TOKENS)
+loaded, model_key = picked
+key = TextInput(model_key, st.session_state["text"], pair or None, MAX_TOKENS)
+capture = text_capture(key)
 if capture is None:
     st.stop()
 
@@ -43,24 +45,27 @@ st.markdown(
     + ("causal: each token sees only earlier tokens (grey = masked)" if capture.causal else "bidirectional")
 )
 
-overview, detail = st.columns([1, 1.35], gap="large")
-with overview:
-    st.subheader("All layers × heads")
-    st.caption("Each thumbnail is one head, scaled to its own maximum; long inputs are averaged into blocks.")
-    st.plotly_chart(cached_mosaic(key, text, pair, MAX_TOKENS, 40), key="mosaic", width="stretch")
-with detail:
-    st.subheader("One head, full resolution")
-    pick_layer, pick_head = st.columns(2)
-    layer_index = pick_layer.selectbox("Layer", range(capture.num_layers), key="layer",
-                                       format_func=lambda i: f"Layer {i}")
-    head_index = pick_head.selectbox("Head", range(capture.num_heads), key="head",
-                                     format_func=lambda i: f"Head {i}")
-    layer = capture.layers[layer_index]
-    figure = attention_map(
-        layer.weights[head_index].numpy(),
-        capture.tokens,
-        mask=None if layer.mask is None else layer.mask.numpy(),
-        title=f"{loaded.name} · layer {layer_index} · head {head_index}",
-    )
-    st.plotly_chart(figure, key="selected_map", width="stretch")
-    st.caption(f"Module: `{layer.name}`")
+pick_layer, pick_head, pick_format, download = st.columns([1, 1, 1.2, 1.6], vertical_alignment="bottom")
+layer = pick_layer.selectbox("Layer", range(capture.num_layers), key="layer", format_func=lambda i: f"Layer {i}")
+head = pick_head.selectbox("Head", range(capture.num_heads), key="head", format_func=lambda i: f"Head {i}")
+pick_format.segmented_control("Figure downloads", ["PNG", "SVG"], key="figure_format", default="PNG",
+                              help="The camera button on every figure downloads it in this format.")
+download.download_button(
+    f"Download the capture (.npz, {npz_size(capture) / 1e6:.0f} MB)", data=lambda: capture_npz(capture_of(key)),
+    file_name="attention-capture.npz", mime="application/octet-stream", on_click="ignore", icon="⬇️",
+    help="Weights, scores, mask, queries/keys/values, tokens and model id; layout in the README.",
+)
+
+maps, heads, walkthrough, bertviz = st.tabs(VIEWS, key="text_view", on_change="rerun")
+if maps.open:
+    with maps:
+        text_maps.render(key, capture, layer, head)
+if heads.open:
+    with heads:
+        text_heads.render(key, capture, layer)
+if walkthrough.open:
+    with walkthrough:
+        text_walkthrough.render(key, capture, layer, head)
+if bertviz.open:
+    with bertviz:
+        text_bertviz.render(key, capture, layer)

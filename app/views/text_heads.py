@@ -1,0 +1,78 @@
+"""Single head vs multi-head: a layer's heads, their average, and the same layer as one full-width head."""
+
+from __future__ import annotations
+
+import streamlit as st
+from session import TextInput, cached_comparison, show_figure
+from views.text_maps import segment_start
+
+from components.heatmaps import attention_map, head_grid, labelled_heatmap
+from models.capture import AttentionCapture
+
+
+def _derivation(capture: AttentionCapture, layer: int) -> str:
+    weights = capture.layers[layer]
+    heads = capture.num_heads
+    width = weights.query.shape[-1] if weights.query is not None else None
+    if width is None:
+        return ""
+    model_dim = heads * width
+    return rf"""
+**Why the third map is one head over the full width.** Layer {layer} has $H = {heads}$ heads of width
+$d = {width}$, so its concatenated queries and keys are $d_\text{{model}} = H \cdot d = {heads} \times {width}
+= {model_dim}$ wide. Head $h$ scores $s_h = q_h k_h^\top / \sqrt{{{width}}}$. Concatenation makes
+$Q K^\top = \sum_h q_h k_h^\top$, so a single head with the same $Q$ and $K$ would compute
+
+$$
+\operatorname{{softmax}}\!\left(\frac{{Q K^\top}}{{\sqrt{{{model_dim}}}}}\right)
+= \operatorname{{softmax}}\!\left(\frac{{\sqrt{{{width}}}\,\sum_h s_h}}{{\sqrt{{{model_dim}}}}}\right)
+= \operatorname{{softmax}}\!\left(\frac{{\sum_h s_h}}{{\sqrt{{{heads}}}}}\right).
+$$
+
+One softmax instead of {heads}: every query gets one weighting of the keys instead of {heads}
+different ones mixed afterwards by $W^O$.
+"""
+
+
+def render(key: TextInput, capture: AttentionCapture, layer: int) -> None:
+    comparison = cached_comparison(key, layer)
+    weights = capture.layers[layer]
+    mask = None if weights.mask is None else weights.mask.numpy()
+    start = segment_start(capture)
+    st.subheader(f"Layer {layer}: {capture.num_heads} heads, their average, and one head over the full width")
+    heads, average, single = st.columns(3, gap="medium")
+    with heads:
+        st.markdown(f"**(a) Every head** ({capture.num_heads})")
+        show_figure(head_grid(weights.weights.numpy(), mask, thumb=96, columns=4), f"heads-L{layer}", key="head_grid")
+        st.caption("Each scaled to its own maximum; inputs over 96 tokens are averaged into blocks.")
+    with average:
+        st.markdown("**(b) Head average**")
+        show_figure(attention_map(comparison.average.numpy(), capture.tokens, mask=mask, segment_start=start,
+                                  title=f"mean of {capture.num_heads} heads"), f"average-L{layer}", key="average")
+    with single:
+        st.markdown("**(c) Single-head equivalent**")
+        show_figure(attention_map(comparison.equivalent.numpy(), capture.tokens, mask=mask, segment_start=start,
+                                  title="softmax(Σₕ scoresₕ / √H + mask)"), f"single-head-L{layer}", key="single")
+    left, right = st.columns([1.2, 1], gap="large")
+    with left:
+        st.markdown(_derivation(capture, layer))
+        if comparison.equivalence_error is not None:
+            st.markdown(
+                f"Checked on this input: (c) against softmax(QKᵀ/√d_model) recomputed from the layer's "
+                f"concatenated queries and keys: max |difference| = `{comparison.equivalence_error:.2e}`."
+            )
+        st.markdown(
+            f"The average (b) and the one-head map (c) are different things: mean Jensen–Shannon divergence "
+            f"between their rows = `{comparison.average_vs_equivalent:.3f}` bits."
+        )
+    with right:
+        divergence = comparison.divergence.numpy()
+        labels = [f"H{h}" for h in range(capture.num_heads)]
+        figure = labelled_heatmap(divergence, labels, labels, title="How different the heads are (JS divergence)",
+                                  value_name="bits", row_title="head", column_title="head")
+        figure.update_layout(height=int(min(600, 200 + 22 * capture.num_heads)), margin=dict(t=90))
+        show_figure(figure, f"head-divergence-L{layer}", key="divergence")
+        st.caption(
+            f"0 bits: two heads attend identically; 1 bit: never to the same tokens. Mean over head pairs: "
+            f"{comparison.mean_divergence:.3f} bits — what extra heads add that one head cannot."
+        )
