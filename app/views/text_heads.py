@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 from session import TextInput, cached_comparison, show_figure
-from views.text_maps import segment_start
 
 from components.heatmaps import attention_map, head_grid, labelled_heatmap
 from models.capture import AttentionCapture
+from views.text_maps import segment_start
 
 
 def _derivation(capture: AttentionCapture, layer: int) -> str:
