@@ -24,12 +24,20 @@ _MODULES = 'define("d3",[],function(){return window.d3;});define("jquery",[],fun
 _CDN_TAG = re.compile(r'<script src="https://cdnjs[^"]*"></script>')
 _REQUIRE_CONFIG = re.compile(r"require\.config\(\{\s*paths:\s*\{[^}]*\}\s*\}\);")
 _SCRIPT_OPEN = '<script type="text/javascript">'
-BYTES_PER_VALUE = 6  # "0.123," once rounded to 3 decimals
+BYTES_PER_VALUE = 7  # "0.123, " once rounded to 3 decimals
 
 
 @cache
 def _libraries() -> str:
     return "".join(f"<script>{(VENDOR / name).read_text(encoding='utf-8')}</script>\n" for name in LIBRARIES)
+
+
+def _drop_params_comment(script: str) -> str:
+    """bertviz's template says PYTHON_PARAMS twice on one line, so the data is also pasted into a comment."""
+    start = script.find("; // HACK:")
+    if start < 0:
+        return script
+    return script[: start + 1] + script[script.find("\n", start) :]
 
 
 def _inert(script: str) -> str:
@@ -69,5 +77,5 @@ def bertviz_html(
         '<!doctype html><html><head><meta charset="utf-8">'
         "<style>body{margin:0;background:#fff;color:#222}</style>\n"
         f"{_libraries()}<script>{_MODULES}</script></head>\n"
-        f"<body>{markup}\n<script>{_inert(script)}</script></body></html>"
+        f"<body>{markup}\n<script>{_inert(_drop_params_comment(script))}</script></body></html>"
     )

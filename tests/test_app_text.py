@@ -1,4 +1,4 @@
-"""The Text page through Streamlit's AppTest: real app script, real models."""
+"""The Text page through Streamlit's AppTest: real app script, real models, every tab."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
+VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz")
 
 
 @pytest.fixture
@@ -19,9 +20,14 @@ def app():
     return at
 
 
+def _specs(at: AppTest) -> list[str]:
+    """Every plotly figure's JSON, decoded (titles and token labels as text)."""
+    return [json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in at.get("plotly_chart")]
+
+
 def _map_spec(at: AppTest) -> str:
-    """The selected map's plotly JSON, decoded (titles and token labels as text)."""
-    return json.dumps(json.loads(at.get("plotly_chart")[1].proto.spec), ensure_ascii=False)
+    """The full-resolution map of the Maps tab: the one titled with the model name."""
+    return next(s for s in _specs(at) if "pack:" in s)
 
 
 def _submit(at: AppTest, text: str) -> AppTest:
@@ -32,12 +38,27 @@ def _submit(at: AppTest, text: str) -> AppTest:
     return at
 
 
-def test_default_sentence_shows_overview_and_selected_map(app):
+def _open(at: AppTest, view: str) -> AppTest:
+    at.session_state["text_view"] = view
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_default_sentence_shows_overview_selected_map_and_head_numbers(app):
     assert app.title[0].value == "Text attention"
+    assert [t.label for t in app.tabs] == list(VIEWS)
     assert any("6 layers × 12 heads" in m.value for m in app.markdown)
-    charts = app.get("plotly_chart")
-    assert len(charts) == 2
+    assert len(app.get("plotly_chart")) == 3  # mosaic, statistic grid, selected map
     assert "pack:minilm" in _map_spec(app) and "animal" in _map_spec(app)
+    table = app.dataframe[0].value
+    assert list(table.index) == [f"H{h}" for h in range(12)]
+    assert {"entropy (bits)", "mean distance (tokens)", "on first token ([CLS])", "on [SEP]"} <= set(table.columns)
+
+
+def test_only_the_open_tab_is_built(app):
+    # lazy tabs: the Maps tab alone sends its figures; the others are built when opened
+    assert not app.get("iframe") and not app.metric
 
 
 def test_choosing_a_head_redraws_only_that_map(app):
@@ -48,16 +69,60 @@ def test_choosing_a_head_redraws_only_that_map(app):
     assert "layer 3 · head 7" in _map_spec(app)
 
 
+def test_single_vs_multi_head_tab_shows_three_maps_the_derivation_and_its_check(app):
+    _open(app, "Single vs multi-head")
+    specs = _specs(app)
+    assert len(specs) == 4 and any("Σₕ" in s for s in specs) and any("JS divergence" in s for s in specs)
+    text = " ".join(m.value for m in app.markdown)
+    assert "H = 12" in text and "d = 32" in text and "12 \\times 32" in text and "= 384" in text
+    check = next(m.value for m in app.markdown if "recomputed from the layer's" in m.value)
+    assert float(check.split("`")[1]) < 1e-5
+
+
+def test_walkthrough_reproduces_the_model_for_the_chosen_token(app):
+    _open(app, "Q·K·V walkthrough")
+    app.selectbox(key="walk_token").set_value(10)  # "it"
+    app.run()
+    assert not app.exception
+    text = " ".join(m.value for m in app.markdown)
+    assert "384-wide" in text and "12 heads × 32" in text and "`it`" in text
+    differences = [float(m.value.split("`")[-2]) for m in app.markdown if "max |hand − model|" in m.value]
+    assert len(differences) == 4 and max(differences) < 1e-5
+    assert [m.label for m in app.metric] == ["var of q components", "var of k components", "var(q·k), raw",
+                                             "var after scaling"]
+    raw, scaled = (float(m.value) for m in app.metric[2:])
+    assert scaled == pytest.approx(raw / 32, rel=0.01)
+
+
+def test_bertviz_tab_embeds_both_views_without_a_cdn(app):
+    _open(app, "bertviz")
+    frames = app.get("iframe")
+    assert len(frames) == 2
+    for frame in frames:
+        page = frame.proto.srcdoc
+        assert "cdnjs" not in page and "RequireJS 2.3.6" in page and "animal" in page
+
+
+def test_long_text_is_cut_with_a_notice_and_bertviz_shows_a_window(app):
+    _submit(app, "word " * 600)
+    assert any("were dropped" in w.value and "512" in w.value for w in app.warning)
+    assert any("512 tokens" in m.value for m in app.markdown)
+    _open(app, "bertviz")
+    assert any("shows tokens 0–39 of 512" in w.value for w in app.warning)
+
+
 def test_empty_text_gives_a_message_not_a_traceback(app):
     _submit(app, "   ")
     assert any("empty" in w.value for w in app.warning)
     assert not app.get("plotly_chart")
 
 
-def test_long_text_is_cut_with_a_notice(app):
-    _submit(app, "word " * 600)
-    assert any("were dropped" in w.value and "512" in w.value for w in app.warning)
-    assert any("512 tokens" in m.value for m in app.markdown)
+def test_sentence_pair_marks_the_segment_boundary(app):
+    app.text_input(key="pair").set_value("It was late.")
+    _submit(app, "The animal didn't cross the street.")
+    spec = json.loads(next(c.proto.spec for c in app.get("plotly_chart") if "pack:" in c.proto.spec))
+    assert len(spec["layout"]["shapes"]) == 2
+    assert any("second segment" in c.value for c in app.caption)
 
 
 def test_a_bad_model_id_is_explained_and_the_text_is_kept(app):
@@ -73,3 +138,14 @@ def test_a_bad_model_id_is_explained_and_the_text_is_kept(app):
     app.sidebar.selectbox(key="model_choice_text").set_value("all-MiniLM-L6-v2 (offline pack)")
     app.run()
     assert "please" in _map_spec(app)
+
+
+def test_walkthrough_on_a_causal_model_with_shared_key_value_heads(app):
+    app.sidebar.selectbox(key="model_choice_text").set_value("SmolLM2-135M-Instruct (offline pack)")
+    app.run()
+    _open(app, "Q·K·V walkthrough")
+    text = " ".join(m.value for m in app.markdown)
+    assert "576-wide" in text and "9 heads × 64" in text and "3 query heads share it" in text
+    assert "causal mask" in text
+    differences = [float(m.value.split("`")[-2]) for m in app.markdown if "max |hand − model|" in m.value]
+    assert len(differences) == 4 and max(differences) < 1e-4
