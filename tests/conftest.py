@@ -30,6 +30,8 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,12 +49,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url():
-    """`streamlit run app` on a free port, as a user would start it; stopped after the session."""
+@contextmanager
+def serve_app() -> Iterator[str]:
+    """`streamlit run app` on a free port, as a user would start it; yields its URL, stops it after."""
     port = _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "streamlit-server.log", "w")  # noqa: SIM115 - closed below
+    log = open(ARTIFACTS / f"streamlit-server-{port}.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -67,12 +69,18 @@ def app_url():
             except OSError:
                 time.sleep(0.5)
         else:
-            raise RuntimeError("the Streamlit server did not start; see test-artifacts/streamlit-server.log")
+            raise RuntimeError(f"the Streamlit server did not start; see {log.name}")
         yield url
     finally:
         server.terminate()
         server.wait(timeout=20)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    with serve_app() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
