@@ -102,8 +102,8 @@ def main() -> None:
         counter = WireCounter(page)
         page.goto(url)
         _wait_for(page, "Maps")
-        print(f"first visit: {counter.http / 1e6:.2f} MB of Streamlit's own static files (HTTP, served uncompressed, then cached), "
-              f"{counter.websocket / 1e6:.2f} MB of app data for the default sentence")
+        print(f"first visit: {counter.http / 1e6:.2f} MB of Streamlit's own static files (HTTP, served "
+              f"uncompressed, then cached), {counter.websocket / 1e6:.2f} MB of app data for the default sentence")
         runs = [run_once(page, counter) for _ in range(args.runs)]
         browser.close()
     print(f"\nMiniLM (pack:minilm), 512 tokens, {args.runs} runs, CPU: "
