@@ -136,6 +136,11 @@ def cached_walkthrough(key: TextInput, layer: int, head: int, token: int) -> Wal
     return attention_walkthrough(loaded.model, capture_of(key).layers[layer], head, token)
 
 
+def clip_percentile() -> float | None:
+    """The colour range chosen on the page: saturate at the 99th percentile, or use the full range."""
+    return 99.0 if st.session_state.get("colour_range", "0 – 99th pct") == "0 – 99th pct" else None
+
+
 def show_figure(figure: go.Figure, file_stem: str, key: str) -> None:
     """A plotly figure whose camera button downloads PNG or SVG, as chosen on the page."""
     image_format = st.session_state.get("figure_format", "PNG").lower()

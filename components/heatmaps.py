@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 MASKED_COLOR = "rgba(150,150,150,0.25)"
 COLORSCALE = "Viridis"
+TILE_PERCENTILE = 99  # thumbnails: one cell at 1.0 (a causal map's first row) must not darken all the rest
 
 
 def downsample(weights: np.ndarray, mask: np.ndarray | None, size: int) -> np.ndarray:
@@ -49,7 +50,7 @@ def _tiled(tiles: Sequence[np.ndarray], columns: int, gap: int = 2) -> tuple[go.
     canvas = np.zeros((rows * (h + gap) - gap, columns * (w + gap) - gap), np.uint8)
     for index, tile in enumerate(tiles):
         r, c = divmod(index, columns)
-        peak = np.nanmax(tile) if np.isfinite(tile).any() else 1.0
+        peak = np.nanpercentile(tile, TILE_PERCENTILE) if np.isfinite(tile).any() else 1.0
         level = np.clip(np.nan_to_num(tile / (peak or 1.0)), 0, 1)  # block sums can dip to -1e-9
         canvas[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = np.where(
             np.isnan(tile), 0, 1 + np.rint(level * 254)  # masked -> 0, drawn transparent
@@ -113,19 +114,22 @@ def labelled_heatmap(
     colorscale: str = COLORSCALE,
     zmin: float | None = 0.0,
     zmid: float | None = None,
+    zmax: float | None = None,
+    max_labels: int = 48,
+    colorbar_note: str = "",
 ) -> go.Figure:
     """Any labelled matrix at full resolution: hover names row, column and value; NaN cells left blank."""
     ys, xs = _unique_labels(row_labels), _unique_labels(column_labels)
     fig = go.Figure(
         go.Heatmap(
-            z=z, x=xs, y=ys, colorscale=colorscale, zmin=zmin, zmid=zmid,
+            z=z, x=xs, y=ys, colorscale=colorscale, zmin=zmin, zmid=zmid, zmax=zmax,
             hovertemplate=f"{row_title.split()[0]} %{{y}}<br>{column_title.split()[0]} %{{x}}<br>"
                           f"{html.escape(value_name)} %{{z:.4f}}<extra></extra>",
-            colorbar=dict(title=html.escape(value_name), thickness=12),
+            colorbar=dict(title="<br>".join(html.escape(t) for t in (value_name, colorbar_note) if t), thickness=12),
         )
     )
     n = max(len(xs), len(ys))
-    step = -(-n // 48)  # label every row/column up to 48, then thin out (hover still names each one)
+    step = -(-n // max_labels)  # label every row/column up to max_labels, then thin out (hover names each)
     fig.update_xaxes(
         tickmode="array", tickvals=xs[::step], ticktext=[html.escape(t) for t in column_labels][::step],
         tickangle=-60, side="top", title=column_title, type="category",
@@ -150,16 +154,25 @@ def attention_map(
     title: str = "",
     value_name: str = "attention",
     segment_start: int | None = None,
+    clip_percentile: float | None = None,
+    max_labels: int = 48,
 ) -> go.Figure:
     """One (Tq, Tk) map at full resolution: token labels, hover values, masked cells left blank.
 
     `segment_start`: first token of a sentence pair's second segment; the boundary is drawn on both axes.
+    `clip_percentile`: the colour saturates at this percentile of the allowed cells (hover keeps exact values).
     """
     z = weights.astype(np.float32, copy=True)
     if mask is not None:
         z[~mask] = np.nan  # masked: no attention is possible there, not "zero attention"
+    zmax, note = None, ""
+    if clip_percentile is not None and np.isfinite(z).any():
+        top, peak = np.nanpercentile(z, clip_percentile), np.nanmax(z)
+        if 0 < top < peak:
+            zmax, note = float(top), f"colour ≤ p{clip_percentile:g} = {top:.3f}"
     fig = labelled_heatmap(z, query_tokens, query_tokens if key_tokens is None else key_tokens,
-                           title=title, value_name=value_name, zmin=0 if value_name == "attention" else None)
+                           title=title, value_name=value_name, zmax=zmax, max_labels=max_labels,
+                           colorbar_note=note, zmin=0 if value_name == "attention" else None)
     if segment_start:
         edge = segment_start - 0.5  # category axes: cell i spans i-0.5 .. i+0.5
         line = dict(color="white", width=2, dash="dash")

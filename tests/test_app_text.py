@@ -149,3 +149,26 @@ def test_walkthrough_on_a_causal_model_with_shared_key_value_heads(app):
     assert "causal mask" in text
     differences = [float(m.value.split("`")[-2]) for m in app.markdown if "max |hand − model|" in m.value]
     assert len(differences) == 4 and max(differences) < 1e-4
+
+
+ODD = "😀 \u200b\u202eabc\u202c \x00 \t\n日本語 \u0301e ﷽ \U0001F468\u200D\U0001F469\u200D\U0001F467"
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_odd_unicode_renders_in_every_view(app, view):
+    _submit(app, ODD)
+    _open(app, view)
+    assert not app.error and not app.exception
+
+
+def test_a_selection_beyond_a_smaller_model_or_text_falls_back_instead_of_failing(app):
+    app.sidebar.selectbox(key="model_choice_text").set_value("SmolLM2-135M-Instruct (offline pack)")
+    app.run()
+    app.selectbox(key="layer").set_value(20)
+    _open(app, "Q·K·V walkthrough")
+    app.selectbox(key="walk_token").set_value(12)
+    app.run()
+    app.sidebar.selectbox(key="model_choice_text").set_value("all-MiniLM-L6-v2 (offline pack)")
+    app.run()
+    _submit(app, "Hi")
+    assert not app.exception and app.selectbox(key="layer").value < 6 and app.selectbox(key="walk_token").value < 3

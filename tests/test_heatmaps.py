@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from components.heatmaps import attention_map, attention_mosaic, downsample, head_grid
 
@@ -64,3 +65,16 @@ def test_cells_of_exactly_zero_attention_are_coloured_not_transparent():
     weights /= weights.sum(-1, keepdims=True)
     z = np.asarray(head_grid(weights, None, thumb=16, columns=2).data[0].z)
     assert (z[:16, :16] >= 1).all()
+
+
+def test_clipped_colour_range_keeps_exact_hover_values_and_says_so():
+    causal = np.tril(np.ones((20, 20), bool))
+    weights = np.where(causal, np.random.default_rng(1).random((20, 20)), 0).astype(np.float32)
+    weights /= weights.sum(-1, keepdims=True)  # row 0 is exactly 1.0
+    fig = attention_map(weights, [f"t{i}" for i in range(20)], mask=causal, clip_percentile=99)
+    trace = fig.data[0]
+    assert trace.zmax == pytest.approx(np.percentile(weights[causal], 99)) and trace.zmax < 1.0
+    assert np.nanmax(np.asarray(trace.z, dtype=float)) == 1.0  # hover still reads the real weight
+    assert "p99" in trace.colorbar.title.text
+    full = attention_map(weights, [f"t{i}" for i in range(20)], mask=causal)
+    assert full.data[0].zmax is None and "p99" not in full.data[0].colorbar.title.text

@@ -45,9 +45,15 @@ st.markdown(
     + ("causal: each token sees only earlier tokens (grey = masked)" if capture.causal else "bidirectional")
 )
 
-pick_layer, pick_head, pick_format, download = st.columns([1, 1, 1.2, 1.6], vertical_alignment="bottom")
+pick_layer, pick_head, pick_colour, pick_format, download = st.columns([1, 1, 1.3, 1, 1.6],
+                                                                      vertical_alignment="bottom")
 layer = pick_layer.selectbox("Layer", range(capture.num_layers), key="layer", format_func=lambda i: f"Layer {i}")
 head = pick_head.selectbox("Head", range(capture.num_heads), key="head", format_func=lambda i: f"Head {i}")
+pick_colour.segmented_control(
+    "Colour range", ["0 – max", "0 – 99th pct"], key="colour_range", default="0 – 99th pct",
+    help="99th percentile: a few very large weights (a causal map's first row is 1.0) no longer darken "
+         "everything else; hover values stay exact.",
+)
 pick_format.segmented_control("Figure downloads", ["PNG", "SVG"], key="figure_format", default="PNG",
                               help="The camera button on every figure downloads it in this format.")
 download.download_button(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import streamlit as st
-import streamlit.components.v1 as components
 from session import TextInput, cached_bertviz
 
 from components.bertviz_embed import view_bytes
@@ -39,11 +38,10 @@ def render(key: TextInput, capture: AttentionCapture, layer: int) -> None:
         st.caption(f"At {size} tokens, {fitting} of {layers} layers keep the model view under "
                    f"{VIEW_BUDGET / 1e6:.1f} MB; add more at your browser's expense.")
     st.markdown(f"**Head view** · layer {layer} (all heads as colours; pick the layer above the tabs)")
-    components.html(cached_bertviz(key, "head", (layer,), start, end), height=min(2600, 140 + 26 * size),
-                    scrolling=True)
+    st.iframe(cached_bertviz(key, "head", (layer,), start, end), height=min(2600, 140 + 26 * size))
     st.markdown("**Model view** · layers × heads")
     if chosen:
-        components.html(cached_bertviz(key, "model", tuple(sorted(chosen)), start, end),
-                        height=min(4000, 120 + 180 * len(chosen)), scrolling=True)
+        st.iframe(cached_bertviz(key, "model", tuple(sorted(chosen)), start, end),
+                  height=min(4000, 140 + 180 * len(chosen)))
     else:
         st.info("Choose at least one layer.")

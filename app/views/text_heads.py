@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
-from session import TextInput, cached_comparison, show_figure
+from session import TextInput, cached_comparison, clip_percentile, show_figure
 
 from components.heatmaps import attention_map, head_grid, labelled_heatmap
 from models.capture import AttentionCapture
@@ -38,21 +38,23 @@ def render(key: TextInput, capture: AttentionCapture, layer: int) -> None:
     comparison = cached_comparison(key, layer)
     weights = capture.layers[layer]
     mask = None if weights.mask is None else weights.mask.numpy()
-    start = segment_start(capture)
+    start, clip = segment_start(capture), clip_percentile()
     st.subheader(f"Layer {layer}: {capture.num_heads} heads, their average, and one head over the full width")
     heads, average, single = st.columns(3, gap="medium")
     with heads:
         st.markdown(f"**(a) Every head** ({capture.num_heads})")
         show_figure(head_grid(weights.weights.numpy(), mask, thumb=96, columns=4), f"heads-L{layer}", key="head_grid")
-        st.caption("Each scaled to its own maximum; inputs over 96 tokens are averaged into blocks.")
+        st.caption("Each saturating at its own 99th percentile; inputs over 96 tokens are averaged into blocks.")
     with average:
         st.markdown("**(b) Head average**")
         show_figure(attention_map(comparison.average.numpy(), capture.tokens, mask=mask, segment_start=start,
-                                  title=f"mean of {capture.num_heads} heads"), f"average-L{layer}", key="average")
+                                  title=f"mean of {capture.num_heads} heads", clip_percentile=clip,
+                                  max_labels=12), f"average-L{layer}", key="average")
     with single:
         st.markdown("**(c) Single-head equivalent**")
         show_figure(attention_map(comparison.equivalent.numpy(), capture.tokens, mask=mask, segment_start=start,
-                                  title="softmax(Σₕ scoresₕ / √H + mask)"), f"single-head-L{layer}", key="single")
+                                  title="softmax(Σₕ scoresₕ / √H + mask)", clip_percentile=clip,
+                                  max_labels=12), f"single-head-L{layer}", key="single")
     left, right = st.columns([1.2, 1], gap="large")
     with left:
         st.markdown(_derivation(capture, layer))

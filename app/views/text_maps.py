@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
-from session import TextInput, cached_mosaic, cached_statistics, show_figure
+from session import TextInput, cached_mosaic, cached_statistics, clip_percentile, show_figure
 
 from components.heatmaps import attention_map, labelled_heatmap
 from models.capture import AttentionCapture
@@ -23,7 +23,8 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
     overview, detail = st.columns([1, 1.35], gap="large")
     with overview:
         st.subheader("All layers × heads")
-        st.caption("Each thumbnail is one head, scaled to its own maximum; long inputs are averaged into blocks.")
+        st.caption("Each thumbnail is one head, its colour saturating at its own 99th percentile; long inputs are "
+                   "averaged into blocks.")
         show_figure(cached_mosaic(key, 40), "attention-mosaic", key="mosaic")
         name = st.selectbox("Summary number for every head", list(statistics[0]), key="statistic")
         grid = np.stack([layer_stats[name] for layer_stats in statistics])  # (L, H)
@@ -40,6 +41,7 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
             weights.weights[head].numpy(), capture.tokens,
             mask=None if weights.mask is None else weights.mask.numpy(),
             title=f"{capture.model_name} · layer {layer} · head {head}", segment_start=segment_start(capture),
+            clip_percentile=clip_percentile(),
         )
         show_figure(figure, f"attention-L{layer}-H{head}", key="selected_map")
         if segment_start(capture):
