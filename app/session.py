@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -12,11 +13,14 @@ import torch
 from components.bertviz_embed import bertviz_html
 from components.export import figure_config
 from components.heatmaps import attention_mosaic
-from models.capture import AttentionCapture, CaptureError, capture_text
+from models.capture import AttentionCapture, CaptureError, capture_image, capture_text
+from models.focus import rollout_focus
 from models.head_stats import head_statistics, sink_groups
+from models.images import ImageInputError, open_photo
 from models.loading import LoadedModel, ModelLoadError, load_model, pack_ready, prepare_pack
 from models.multihead import HeadComparison, compare_heads
 from models.registry import PACK_PREFIX, choices
+from models.saliency import load_saliency_decoder, saliency_map
 from models.walkthrough import Walkthrough, attention_walkthrough
 
 OTHER = "Other: a hub id or a folder…"
@@ -156,3 +160,64 @@ def cached_bertviz(key: TextInput, view: str, layers: tuple[int, ...], start: in
         b_start = capture.segments[start:end].index(1)
     weights = {i: capture.layers[i].weights[:, start:end, start:end].numpy() for i in layers}
     return bertviz_html(view, weights, capture.tokens[start:end], b_start)
+
+
+# --- vision -------------------------------------------------------------------------------------
+
+
+class ImageInput(NamedTuple):
+    """What identifies one image capture: the model and the file's digest."""
+
+    model: tuple[str, str, str]
+    digest: str
+
+
+@st.cache_resource(show_spinner=False, max_entries=6, ttl=3600)
+def _cached_image_capture(name: str, device: str, dtype: str, digest: str, _data: bytes):
+    """(capture, notes) per (model, file): the file is decoded and the model run once."""
+    photo = open_photo(_data)
+    return capture_image(cached_model(name, device, dtype), photo.image), photo.notes
+
+
+def image_capture(model: tuple[str, str, str], data: bytes) -> tuple[ImageInput, AttentionCapture, tuple] | None:
+    """The capture for this photo, or a message in the page (never a traceback)."""
+    key = ImageInput(model, hashlib.sha256(data).hexdigest())
+    try:
+        with st.spinner("Running the model and capturing every attention map…"):
+            capture, notes = _cached_image_capture(*model, key.digest, data)
+    except ImageInputError as error:
+        st.error(str(error))
+    except CaptureError as error:
+        st.warning(str(error))
+    except (torch.OutOfMemoryError, MemoryError):
+        st.error("Out of memory for this image: try a smaller model.")
+    else:
+        return key, capture, notes
+    return None
+
+
+# The derived results below are keyed by `key`; the capture itself is passed unhashed (`_capture`).
+
+
+@st.cache_data(show_spinner=False, max_entries=24, ttl=3600)
+def cached_rollout(key: ImageInput, head_fusion: str, discard_ratio: float, _capture: AttentionCapture) -> np.ndarray:
+    """Rollout focus on the patch grid for one capture and one setting."""
+    return rollout_focus(_capture, head_fusion, discard_ratio).numpy()
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def cached_saliency_decoder(folder: str):
+    """The saliency decoder saved beside a model, or None."""
+    return load_saliency_decoder(folder)
+
+
+@st.cache_data(show_spinner=False, max_entries=12, ttl=3600)
+def cached_saliency(key: ImageInput, _capture: AttentionCapture) -> np.ndarray | None:
+    """Per-pixel saliency of the photo the model saw, when the model has a decoder (the DINOv2 pack)."""
+    decoder = cached_saliency_decoder(cached_model(*key.model).source)
+    return None if decoder is None else saliency_map(decoder, _capture).numpy()
+
+
+def overlay_style() -> dict:
+    """Opacity and colormap chosen on the Vision page, as focus_overlays keywords."""
+    return dict(opacity=st.session_state.get("opacity", 0.6), colorscale=st.session_state.get("colormap", "Inferno"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -52,6 +53,8 @@ class AttentionCapture:
     segments: tuple[int, ...] | None = None  # token_type_ids of a sentence pair
     special: tuple[bool, ...] | None = None  # True for the tokenizer's special tokens ([CLS], [SEP], <s>…)
     grid: PatchGrid | None = None
+    pixels: np.ndarray | None = None  # (H, W, 3) uint8: the image exactly as the model saw it
+    hidden: torch.Tensor | None = None  # (T, C) the model's last hidden state (vision: feeds the saliency decoder)
     causal: bool = False
     dropped_tokens: int = 0  # cut off because the input was longer than allowed
     kv_heads: int | None = None  # key/value heads under grouped-query attention
@@ -79,10 +82,12 @@ def token_label(text: str) -> str:
 
 def _record(loaded: LoadedModel, inputs: dict[str, torch.Tensor], dtype: torch.dtype):
     with torch.inference_mode(), recording(loaded.model, dtype) as rec:
-        loaded.model(**{k: v.to(loaded.device) for k, v in inputs.items()})
+        output = loaded.model(**{k: v.to(loaded.device) for k, v in inputs.items()})
     if not rec.layers:
         raise CaptureError(f"{loaded.name} ran without any attention call that Attention Lens can read.")
-    return tuple(rec.layers), (rec.pooling[-1] if rec.pooling else None)
+    hidden = getattr(output, "last_hidden_state", None)
+    hidden = None if hidden is None else hidden[0].detach().to("cpu", dtype)  # (T, C), after the final norm
+    return tuple(rec.layers), (rec.pooling[-1] if rec.pooling else None), hidden
 
 
 def text_limit(loaded: LoadedModel, max_tokens: int = DEFAULT_MAX_TOKENS) -> int:
@@ -116,7 +121,7 @@ def capture_text(
     ids = encoded["input_ids"][0]
     if ids.numel() == 0:
         raise CaptureError("The tokenizer produced no tokens for this text.")
-    layers, pooling = _record(loaded, dict(encoded), dtype)
+    layers, pooling, _ = _record(loaded, dict(encoded), dtype)
     config = loaded.model.config
     heads, kv = getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None)
     segments = encoded.get("token_type_ids")
@@ -149,15 +154,33 @@ def patch_grid(loaded: LoadedModel, inputs: dict[str, torch.Tensor], seq_len: in
     return PatchGrid(rows, cols, cls_tokens, prefix - cls_tokens, padding)
 
 
+def seen_pixels(processor, inputs: dict[str, torch.Tensor], grid: PatchGrid) -> np.ndarray:
+    """The processed image back in 0..255 RGB: what the model saw, after its resize and crop. (H, W, 3)."""
+    x = inputs["pixel_values"][0].float()
+    if "spatial_shapes" in inputs:  # NaFlex rows of p*p*C patch pixels, then padding: un-patchify
+        p = int((x.shape[-1] // 3) ** 0.5)
+        x = x[: grid.rows * grid.cols].reshape(grid.rows, grid.cols, p, p, 3)
+        x = x.permute(4, 0, 2, 1, 3).reshape(3, grid.rows * p, grid.cols * p)  # (C, H, W)
+    if getattr(processor, "do_normalize", True):
+        mean = torch.tensor(processor.image_mean).view(-1, 1, 1)
+        x = x * torch.tensor(processor.image_std).view(-1, 1, 1) + mean
+    if getattr(processor, "do_rescale", True):
+        x = x / processor.rescale_factor
+    return x.clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).numpy()  # (H, W, 3)
+
+
 def capture_image(loaded: LoadedModel, image: Image.Image, dtype: torch.dtype = torch.float32) -> AttentionCapture:
-    """Preprocess `image` with the model's processor, run it, return all attention and the patch grid."""
+    """Preprocess `image` with the model's processor, run it, return all attention, the grid and what it saw."""
     if loaded.modality != "vision":
         raise CaptureError(f"{loaded.name} is a text model: it takes text, not images.")
     inputs = dict(loaded.processor(images=image.convert("RGB"), return_tensors="pt"))
-    layers, pooling = _record(loaded, inputs, dtype)
+    layers, pooling, hidden = _record(loaded, inputs, dtype)
+    grid = patch_grid(loaded, inputs, layers[0].weights.shape[-1])
     return AttentionCapture(
         model_name=loaded.name,
         layers=layers,
         pooling=pooling,
-        grid=patch_grid(loaded, inputs, layers[0].weights.shape[-1]),
+        grid=grid,
+        pixels=seen_pixels(loaded.processor, inputs, grid),
+        hidden=hidden,
     )

@@ -12,7 +12,8 @@ Layout (format "attention-lens-capture/1"; L layers, H heads, H_kv key/value hea
     tokens       str     (T,)           text: token labels (␣ = leading space, ↵ = newline)
     special      bool    (T,)           text: the tokenizer's special tokens
     segments     int64   (T,)           text sentence pairs: 0 = first segment, 1 = second
-    grid         int64   (5,)           images: rows, cols, CLS tokens, registers, padding tokens
+    grid         int64   (5,)           images: rows, cols, CLS tokens, registers, padding
+    pixels       uint8   (H, W, 3)      images: the photo as the model saw it (after resize and crop) tokens
     pooling_weights, pooling_scores float32 (H, 1, N)   SigLIP-style pooling head, when present
     model, format str ();  causal bool ();  dropped_tokens, kv_heads int64 ()
 """
@@ -20,7 +21,7 @@ Layout (format "attention-lens-capture/1"; L layers, H heads, H_kv key/value hea
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -64,13 +65,15 @@ def capture_arrays(capture: AttentionCapture) -> dict[str, np.ndarray]:
     if capture.pooling is not None:
         arrays["pooling_weights"] = capture.pooling.weights.float().numpy()
         arrays["pooling_scores"] = capture.pooling.scores.float().numpy()
+    if capture.pixels is not None:
+        arrays["pixels"] = capture.pixels
     return arrays
 
 
-def capture_npz(capture: AttentionCapture) -> bytes:
-    """The capture as the bytes of an uncompressed .npz (attention barely compresses; speed wins)."""
+def capture_npz(capture: AttentionCapture, extra: Mapping[str, np.ndarray] | None = None) -> bytes:
+    """The capture (and `extra` named maps, e.g. a view's focus maps) as an uncompressed .npz."""
     buffer = io.BytesIO()
-    np.savez(buffer, **capture_arrays(capture))
+    np.savez(buffer, **capture_arrays(capture), **(extra or {}))
     return buffer.getvalue()
 
 

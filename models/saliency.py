@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from torch.nn import functional as F
+
+from models.capture import AttentionCapture
+from models.packs import SALIENCY_FILE
 
 
 class SaliencyDecoder(nn.Module):
@@ -28,3 +35,27 @@ class SaliencyDecoder(nn.Module):
         x = self.final_conv(x)  # (B, 1, 8h, 8w)
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)  # (B, 1, H, W)
         return torch.sigmoid(x)
+
+
+def load_saliency_decoder(folder: str | Path) -> SaliencyDecoder | None:
+    """The decoder saved beside a model (the DINOv2 pack has one); None when the folder has none."""
+    path = Path(folder) / SALIENCY_FILE
+    if not path.is_file():
+        return None
+    decoder = SaliencyDecoder().eval()
+    decoder.load_state_dict(load_file(str(path)))
+    return decoder
+
+
+def saliency_map(decoder: SaliencyDecoder, capture: AttentionCapture) -> torch.Tensor:
+    """Per-pixel importance (H, W) in [0, 1] for the image the model saw, from the capture's patch tokens."""
+    grid = capture.grid
+    tokens = capture.hidden[grid.patches][None].float()  # (1, rows*cols, C)
+    height, width = capture.pixels.shape[:2]
+    with torch.inference_mode():
+        return decoder(tokens, (grid.rows, grid.cols), (height, width))[0, 0]
+
+
+def per_patch(pixel_map: torch.Tensor | np.ndarray, rows: int, cols: int) -> torch.Tensor:
+    """(H, W) -> (rows, cols): the mean over each patch's pixels, to compare with attention on the grid."""
+    return F.adaptive_avg_pool2d(torch.as_tensor(pixel_map)[None, None], (rows, cols))[0, 0]

@@ -1,0 +1,81 @@
+"""Vision page: a photo in, where attention pooling focuses per head, any patch, rollout, saliency."""
+
+from pathlib import Path
+
+import streamlit as st
+from session import image_capture, model_picker
+from views import vision_patch, vision_pooling, vision_rollout, vision_saliency
+
+from components.overlays import COLORMAPS
+from models.export import capture_npz
+from models.focus import pooling_focus, rollout_focus
+from models.images import FORMATS
+
+PHOTOS = Path(__file__).resolve().parents[2] / "assets" / "photos"
+EXAMPLES = {
+    "Astronaut (NASA, public domain)": "astronaut.png",
+    "Cat (CC0)": "chelsea.png",
+    "Coffee cup (CC0)": "coffee.png",
+    "Rocket launch (SpaceX, public domain)": "rocket.jpg",
+    "Cameraman, greyscale (CC0)": "camera.png",
+}
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+VIEWS = ("Pooling focus", "Any patch", "Rollout", "Attention vs saliency")
+
+st.title("Vision attention")
+st.caption(
+    "Where a real vision transformer looks: the attention that pools the image into its embedding, "
+    "per head, drawn over the photo exactly as the model saw it (after its own resize and crop)."
+)
+
+picked = model_picker("vision")
+pick_example, upload = st.columns([1, 1.4], vertical_alignment="bottom")
+example = pick_example.selectbox("Example photo", list(EXAMPLES), key="example")
+uploaded = upload.file_uploader(f"…or your own photo ({', '.join(FORMATS)})", type=UPLOAD_TYPES, key="upload")
+if picked is None:
+    st.info("Choose a model in the sidebar to see its attention.")
+    st.stop()
+loaded, model_key = picked
+data = uploaded.getvalue() if uploaded is not None else (PHOTOS / EXAMPLES[example]).read_bytes()
+result = image_capture(model_key, data)
+if result is None:
+    st.caption("The rest of the page keeps working: choose another file or an example photo.")
+    st.stop()
+key, capture, notes = result
+for note in notes:
+    st.info(note)
+grid = capture.grid
+extras = [f"{n} {name}" for n, name in ((grid.cls_tokens, "CLS"), (grid.registers, "register"),
+                                         (grid.padding, "padding")) if n]
+st.markdown(
+    f"**{grid.rows} × {grid.cols} patches** ({capture.pixels.shape[1]} × {capture.pixels.shape[0]} px seen)"
+    + (f" + {', '.join(extras)} token(s), never drawn as patches" if extras else "")
+    + f" · **{capture.num_layers} layers × {capture.num_heads} heads**"
+)
+
+opacity_col, colour_col, format_col, download_col = st.columns([1.2, 1, 1, 1.4], vertical_alignment="bottom")
+opacity_col.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="opacity")
+colour_col.selectbox("Colormap", COLORMAPS, key="colormap")
+format_col.segmented_control("Figure downloads", ["PNG", "SVG"], key="figure_format", default="PNG",
+                             help="The camera button on every figure downloads it in this format.")
+download_col.download_button(
+    "Download the maps (.npz)", file_name="attention-vision.npz", mime="application/octet-stream",
+    data=lambda: capture_npz(capture, {"pooling_focus": pooling_focus(capture).numpy(),
+                                       "rollout_focus": rollout_focus(capture).numpy()}),
+    on_click="ignore", icon="⬇️",
+    help="Every layer's weights and scores, the grid, the photo as seen, pooling focus per head and rollout.",
+)
+
+pooling, patch, rollout, saliency = st.tabs(VIEWS, key="vision_view", on_change="rerun")
+if pooling.open:
+    with pooling:
+        vision_pooling.render(capture)
+if patch.open:
+    with patch:
+        vision_patch.render(capture)
+if rollout.open:
+    with rollout:
+        vision_rollout.render(key, capture)
+if saliency.open:
+    with saliency:
+        vision_saliency.render(key, capture, loaded.name)
