@@ -6,8 +6,8 @@ st.set_page_config(page_title="Attention Lens", page_icon="🔍", layout="wide")
 
 navigation = st.navigation(
     [
-        st.Page("pages/text.py", title="Text", icon="🔤", default=True, url_path="text"),
-        st.Page("pages/vision.py", title="Vision", icon="🖼️", url_path="vision"),
+        st.Page("app_pages/text.py", title="Text", icon="🔤", default=True, url_path="text"),
+        st.Page("app_pages/vision.py", title="Vision", icon="🖼️", url_path="vision"),
     ]
 )
 st.sidebar.caption("Attention Lens · real models, real attention, computed on this machine.")

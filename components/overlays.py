@@ -8,11 +8,19 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
+import plotly.colors as px_colors
 import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
 COLORMAPS = ("Inferno", "Viridis", "Magma", "Jet", "Hot", "Greys")
+
+
+def _colorscale(name: str) -> list[list]:
+    """A named colorscale with rgb() stops: plotly.js draws Inferno's and Magma's first stop, "#000004", pale."""
+    stops = px_colors.get_colorscale(name)
+    return [[position, color if color.startswith("rgb") else "rgb({}, {}, {})".format(*px_colors.hex_to_rgb(color))]
+            for position, color in stops]
 
 
 def _data_uri(pixels: np.ndarray) -> str:
@@ -40,7 +48,7 @@ def focus_overlays(
     marker: tuple[int, int] | None = None,
     hover_cells: bool = True,
 ) -> go.Figure:
-    """(K, rows, cols) maps over the (H, W, 3) photo, one panel each, on one shared colour scale.
+    """(K, rows, cols) maps over the (H, W, 3) photo, one panel each, on one shared colour scale (0..zmax).
 
     `marker`: a (row, col) patch outlined in every panel (the query of a patch view).
     `hover_cells`: name the patch under the pointer (off for per-pixel maps, where it would be large).
@@ -59,7 +67,8 @@ def focus_overlays(
         fig.add_trace(
             go.Heatmap(
                 z=focus, x0=cell_w / 2, dx=cell_w, y0=cell_h / 2, dy=cell_h, opacity=opacity,
-                coloraxis="coloraxis",
+                colorscale=_colorscale(colorscale), zmin=0, zmax=top or 1.0, showscale=index == 0,
+                colorbar=dict(title=html.escape(value_name), thickness=12),
                 customdata=np.indices((rows, cols)).transpose(1, 2, 0) if hover_cells else None,
                 hovertemplate=("patch row %{customdata[0]}, col %{customdata[1]}<br>" if hover_cells else "")
                 + f"{html.escape(value_name)} %{{z:.4f}}<extra></extra>",
@@ -76,8 +85,6 @@ def focus_overlays(
         fig.layout[f"yaxis{axis}"].scaleanchor = f"x{axis}"
     panel = 1000 / min(columns, count) * height / width
     fig.update_layout(
-        coloraxis=dict(colorscale=colorscale, cmin=0, cmax=top or 1.0,
-                       colorbar=dict(title=html.escape(value_name), thickness=12)),
         height=int(min(1800, 60 + grid_rows * (panel + 40))), margin=dict(l=5, r=5, t=40, b=5),
     )
     return fig

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import streamlit as st
 from session import overlay_style, show_figure
@@ -11,27 +13,28 @@ from models.capture import AttentionCapture
 from models.focus import patch_focus
 
 
-def _clicked() -> None:
+def _clicked(columns: int) -> None:
     """A click on the picker selects that patch: copy it into the row/column selectors before they render."""
     points = st.session_state["patch_picker"].selection.points
-    if points:
-        row, col = points[0]["customdata"][:2]
-        st.session_state["patch_row"], st.session_state["patch_col"] = int(row), int(col)
+    if points and "point_index" in points[0]:  # the grid of patch centres is the only selectable trace
+        row, col = divmod(int(points[0]["point_index"]), columns)
+        st.session_state["patch_row"], st.session_state["patch_col"] = row, col
 
 
 def render(capture: AttentionCapture) -> None:
     grid = capture.grid
     for name, size in (("patch_row", grid.rows), ("patch_col", grid.cols)):  # keep choices on this grid
         st.session_state[name] = min(st.session_state.get(name, size // 2), size - 1)
-    left, right = st.columns([1, 2.2], gap="large")
+    left, right = st.columns([1.3, 2], gap="large")
     with left:
         layer = st.selectbox("Layer", range(capture.num_layers), index=capture.num_layers - 1, key="v_layer",
                              format_func=lambda i: f"Layer {i}")
         row_col, col_col = st.columns(2)
         row = row_col.number_input("Patch row", 0, grid.rows - 1, key="patch_row")
         col = col_col.number_input("Patch column", 0, grid.cols - 1, key="patch_col")
-        st.plotly_chart(patch_picker(capture.pixels, grid.rows, grid.cols, (row, col)), key="patch_picker",
-                        on_select=_clicked, selection_mode="points", config={"displayModeBar": False})
+        picker = patch_picker(capture.pixels, grid.rows, grid.cols, (row, col))
+        st.plotly_chart(picker, key="patch_picker", on_select=partial(_clicked, grid.cols), selection_mode="points",
+                        config={"displayModeBar": False})
         st.caption("Click a patch on the photo, or set its row and column.")
     with right:
         focus = patch_focus(capture, layer, row * grid.cols + col)  # (H, rows, cols)

@@ -26,7 +26,7 @@ def render(capture: AttentionCapture) -> None:
         "(at the CLS token itself or at registers)."
     )
     maps = np.concatenate([average.numpy(), focus.numpy()])
-    titles = ["single map: mean of heads"] + [f"head {h}" for h in range(capture.num_heads)]
+    titles = ["mean of heads (single map)"] + [f"head {h}" for h in range(capture.num_heads)]
     show_figure(focus_overlays(capture.pixels, maps, titles, columns=4, value_name="attention", **overlay_style()),
                 "pooling-focus", key="pooling_focus")
     table = pd.DataFrame(
