@@ -37,6 +37,7 @@ if picked is None:
     st.stop()
 loaded, model_key = picked
 data = uploaded.getvalue() if uploaded is not None else (PHOTOS / EXAMPLES[example]).read_bytes()
+shown = f"your upload {uploaded.name}" if uploaded is not None else f"the example {EXAMPLES[example]}"
 result = image_capture(model_key, data)
 if result is None:
     st.caption("The rest of the page keeps working: choose another file or an example photo.")
@@ -48,7 +49,7 @@ grid = capture.grid
 extras = [f"{n} {name}" for n, name in ((grid.cls_tokens, "CLS"), (grid.registers, "register"),
                                          (grid.padding, "padding")) if n]
 st.markdown(
-    f"**{grid.rows} × {grid.cols} patches** ({capture.pixels.shape[1]} × {capture.pixels.shape[0]} px seen)"
+    f"Showing {shown} · **{grid.rows} × {grid.cols} patches** ({capture.pixels.shape[1]} × {capture.pixels.shape[0]} px seen)"
     + (f" + {', '.join(extras)} token(s), never drawn as patches" if extras else "")
     + f" · **{capture.num_layers} layers × {capture.num_heads} heads**"
 )
