@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import ImageFile
 
 from models.images import ImageInputError, open_photo
 from tests.image_files import BAD, GOOD, encode, photo
