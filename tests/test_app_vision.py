@@ -88,3 +88,20 @@ def test_bad_files_give_a_message_and_the_page_recovers(app, name):
 def test_unusual_photos_work_and_say_what_was_done(app, name, note):
     _upload(app, name, GOOD[name]())
     assert any(note in i.value for i in app.info) and app.get("plotly_chart") and not app.error
+
+
+@pytest.mark.parametrize(("family", "pooled_by"), [("vit", "CLS token"), ("siglip2", "attention-pooling head")])
+def test_any_vision_family_from_a_folder_works_the_same_way(app, tmp_path, family, pooled_by):
+    from tests.tiny_models import families
+
+    folder = families()[family].save(tmp_path / family)
+    app.sidebar.selectbox(key="model_choice_vision").set_value("Other: a hub id or a folder…")
+    app.run()
+    app.sidebar.text_input(key="model_custom_vision").set_value(str(folder))
+    app.run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert any(pooled_by in m.value for m in app.markdown)
+    for view in VIEWS:
+        _open(app, view)
+        assert not app.error
+    assert any("has no saliency decoder" in i.value for i in app.info)

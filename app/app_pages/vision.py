@@ -49,7 +49,8 @@ grid = capture.grid
 extras = [f"{n} {name}" for n, name in ((grid.cls_tokens, "CLS"), (grid.registers, "register"),
                                          (grid.padding, "padding")) if n]
 st.markdown(
-    f"Showing {shown} · **{grid.rows} × {grid.cols} patches** ({capture.pixels.shape[1]} × {capture.pixels.shape[0]} px seen)"
+    f"Showing {shown} · **{grid.rows} × {grid.cols} patches** "
+    f"({capture.pixels.shape[1]} × {capture.pixels.shape[0]} px seen)"
     + (f" + {', '.join(extras)} token(s), never drawn as patches" if extras else "")
     + f" · **{capture.num_layers} layers × {capture.num_heads} heads**"
 )
