@@ -32,3 +32,4 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/text_page.py
+	$(BIN)/python bench/vision_page.py

@@ -10,7 +10,6 @@ Goals (issue 3): maps visible within 3 s of submitting; at most 5 MB sent for th
 from __future__ import annotations
 
 import argparse
-import base64
 import statistics
 import sys
 import time
@@ -22,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from bench.wire import WireCounter  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, serve_app  # noqa: E402
 
 PARAGRAPH = (
@@ -41,32 +41,17 @@ BERTVIZ_DRAWN = """() => [...document.querySelectorAll('iframe')].filter(f => f.
   f.contentDocument.querySelector('[id^=bertviz] svg text')).length === 2"""
 
 
-class WireCounter:
-    """Bytes the page receives: websocket frames (the app's data) and HTTP bodies (static files)."""
-
-    def __init__(self, page):
-        self.session = page.context.new_cdp_session(page)
-        self.session.send("Network.enable")
-        self.websocket = self.http = 0
-        self.session.on("Network.webSocketFrameReceived", self._frame)
-        self.session.on("Network.loadingFinished", self._loaded)
-
-    def _frame(self, event):
-        response = event["response"]
-        payload = response["payloadData"]
-        self.websocket += len(base64.b64decode(payload)) if response["opcode"] == 2 else len(payload.encode())
-
-    def _loaded(self, event):
-        self.http += int(event.get("encodedDataLength", 0))
-
-    def reset(self) -> None:
-        self.websocket = self.http = 0
-
-
 def _wait_for(page, view: str, timeout: float = 120_000) -> None:
     if view == "bertviz":
         page.wait_for_function(BERTVIZ_DRAWN, timeout=timeout, polling="raf")
     page.wait_for_function(DRAWN, arg=VIEWS[view], timeout=timeout, polling="raf")
+
+
+def _measured(page, counter: WireCounter, start: float) -> tuple[float, int]:
+    """Seconds since `start`, then the bytes of this step once its DevTools events have all arrived."""
+    seconds = time.perf_counter() - start
+    page.wait_for_timeout(700)
+    return seconds, counter.websocket
 
 
 def run_once(page, counter: WireCounter) -> dict[str, tuple[float, int]]:
@@ -81,14 +66,14 @@ def run_once(page, counter: WireCounter) -> dict[str, tuple[float, int]]:
     page.get_by_role("button", name="Show attention").click()
     page.wait_for_function("() => document.body.innerText.includes('512 tokens')", timeout=120_000, polling="raf")
     _wait_for(page, "Maps")
-    results["submit → Maps"] = (time.perf_counter() - start, counter.websocket)
+    results["submit → Maps"] = _measured(page, counter, start)
     for view in list(VIEWS)[1:]:
         counter.reset()
         start = time.perf_counter()
         page.get_by_role("tab", name=view).click()
         page.wait_for_timeout(50)  # let the rerun start before polling for "drawn"
         _wait_for(page, view)
-        results[f"open {view}"] = (time.perf_counter() - start, counter.websocket)
+        results[f"open {view}"] = _measured(page, counter, start)
     return results
 
 

@@ -85,7 +85,7 @@ def test_walkthrough_reproduces_the_model_for_the_chosen_token(app):
     app.run()
     assert not app.exception
     text = " ".join(m.value for m in app.markdown)
-    assert "384-wide" in text and "12 heads × 32" in text and "`it`" in text
+    assert "384-wide" in text and "12 heads × 32" in text and "«it»" in text
     differences = [float(m.value.split("`")[-2]) for m in app.markdown if "max |hand − model|" in m.value]
     assert len(differences) == 4 and max(differences) < 1e-5
     assert [m.label for m in app.metric] == ["var of q components", "var of k components", "var(q·k), raw",

@@ -6,6 +6,7 @@ import streamlit as st
 from session import image_capture, model_picker
 from views import vision_patch, vision_pooling, vision_rollout, vision_saliency
 
+from components.markdown import escape_markdown
 from components.overlays import COLORMAPS
 from models.export import capture_npz
 from models.focus import pooling_focus, rollout_focus
@@ -37,7 +38,7 @@ if picked is None:
     st.stop()
 loaded, model_key = picked
 data = uploaded.getvalue() if uploaded is not None else (PHOTOS / EXAMPLES[example]).read_bytes()
-shown = f"your upload {uploaded.name}" if uploaded is not None else f"the example {EXAMPLES[example]}"
+shown = f"your upload {escape_markdown(uploaded.name)}" if uploaded is not None else f"the example {EXAMPLES[example]}"
 result = image_capture(model_key, data)
 if result is None:
     st.caption("The rest of the page keeps working: choose another file or an example photo.")

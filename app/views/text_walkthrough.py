@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from session import TextInput, cached_walkthrough, show_figure
 
+from components.markdown import escape_markdown
 from components.walkthrough import token_bars, vector_heatmap
 from models.capture import AttentionCapture
 
@@ -23,7 +24,7 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
     kv_note = (f" This query head reads key/value head {step.kv_head}: under grouped-query attention "
                f"{h // capture.kv_heads} query heads share it." if capture.kv_heads else "")
     st.markdown(
-        f"**1 · Query, keys, values.** Layer {layer}, head {head}, token {token} `{tokens[token]}`. "
+        f"**1 · Query, keys, values.** Layer {layer}, head {head}, token {token} «{escape_markdown(tokens[token])}». "
         f"The layer's projections give {h * d}-wide queries, keys and values = {h} heads × {d}; "
         f"this head uses a {d}-wide slice of each.{kv_note}"
     )

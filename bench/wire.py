@@ -1,0 +1,27 @@
+"""What the browser receives, counted through the Chrome DevTools Protocol."""
+
+from __future__ import annotations
+
+import base64
+
+
+class WireCounter:
+    """Bytes the page receives: websocket frames (the app's data) and HTTP bodies (static files)."""
+
+    def __init__(self, page):
+        self.session = page.context.new_cdp_session(page)
+        self.session.send("Network.enable")
+        self.websocket = self.http = 0
+        self.session.on("Network.webSocketFrameReceived", self._frame)
+        self.session.on("Network.loadingFinished", self._loaded)
+
+    def _frame(self, event):
+        response = event["response"]
+        payload = response["payloadData"]
+        self.websocket += len(base64.b64decode(payload)) if response["opcode"] == 2 else len(payload.encode())
+
+    def _loaded(self, event):
+        self.http += int(event.get("encodedDataLength", 0))
+
+    def reset(self) -> None:
+        self.websocket = self.http = 0
