@@ -55,3 +55,14 @@ def test_clicking_a_patch_makes_it_the_query(page, app_url):
     assert re.search(r"Patch \(2, 13\) as the query", text)
     page.screenshot(path=str(ARTIFACTS / "vision-patch.png"), full_page=True)
     assert page.external_requests == []
+
+
+@pytest.mark.parametrize("name", [n for n in BAD if n != "truncated.png"])  # truncated: the test above
+def test_every_kind_of_bad_file_gives_its_message_in_the_browser(page, app_url, name):
+    make, message = BAD[name]
+    page.goto(app_url + "/vision")
+    _wait_for_app(page)
+    _wait_for_text(page, "[data-testid='stMarkdown']", "Showing the example")
+    _upload(page, name, make(), "image/png")
+    _wait_for_text(page, "[data-testid='stAlert']", message)
+    assert "Traceback" not in page.inner_text("body") and page.dialogs == []
