@@ -70,7 +70,7 @@ def _images(draw) -> bytes:
     image = Image.effect_noise((width, height), draw(st.floats(1, 100))).convert("L")
     try:
         image = image.convert(mode) if mode not in ("I;16",) else Image.fromarray(
-            (np.asarray(image).astype(np.uint16) * 257))
+            np.asarray(image).astype(np.uint16) * 257)
         buffer = io.BytesIO()
         image.save(buffer, fmt)
     except (OSError, ValueError, KeyError):
