@@ -42,6 +42,7 @@ class AttentionVectors(NamedTuple):
     value: torch.Tensor  # (B, H_kv, Tk, d)
     context: torch.Tensor  # (B, Tq, H, d): softmax(...) v, before the output projection
     scaling: float
+    softcap: float | None = None
 
 
 # One sink per thread/context: concurrent captures on a shared model never see each other.
@@ -82,7 +83,7 @@ def lens_attention(
     sink = active_sink.get()
     if sink is not None:
         sink.record(module, scores, attention_mask, weights,
-                    vectors=AttentionVectors(query, key, value, output, float(scaling)))
+                    vectors=AttentionVectors(query, key, value, output, float(scaling), softcap))
     return output, weights
 
 
