@@ -31,6 +31,4 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/capture_cost.py
-	$(BIN)/python bench/text_page.py
-	$(BIN)/python bench/vision_page.py
+	$(BIN)/python bench/run_all.py

@@ -1,10 +1,11 @@
-"""Benchmark: the Text page at the model's full length (MiniLM, 512 tokens) in a real Chromium.
+"""Benchmark: the Text page (MiniLM) at 32, 128 and 512 tokens in a real Chromium.
 
-Prints, for submitting a new 512-token text and then opening each tab: seconds from the click
-until every figure of that view is drawn, and bytes the server sent over the websocket meanwhile.
-Goals (issue 3): maps visible within 3 s of submitting; at most 5 MB sent for the page.
+Prints, for submitting a new text and (at 512 tokens) opening each tab: seconds from the click
+until every figure of that view is drawn, and bytes the server sent over the websocket meanwhile;
+beside them, the size of bertviz's own model_view HTML for the same input.
+Goals: maps visible within 3 s of submitting 512 tokens; at most 5 MB sent for the page.
 
-    .venv/bin/python bench/text_page.py [--model pack:minilm] [--runs 3]
+    .venv/bin/python bench/text_page.py [--runs 3]
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bertviz import model_view  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from bench.wire import WireCounter  # noqa: E402
+from models.capture import capture_text  # noqa: E402
+from models.loading import load_model  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, serve_app  # noqa: E402
 
 PARAGRAPH = (
@@ -29,6 +33,7 @@ PARAGRAPH = (
     "A head scores each pair with a dot product of a query and a key, scales it, and turns the "
     "scores into weights with a softmax; the weighted sum of the values is what the head passes on. "
 )
+SIZES = (32, 128, 512)
 VIEWS = {"Maps": 3, "Single vs multi-head": 4, "Q·K·V walkthrough": 7, "bertviz": 0}
 DRAWN = """n => {
   const stale = document.querySelector('[data-testid=stStatusWidget]') ||
@@ -37,6 +42,9 @@ DRAWN = """n => {
   return !stale && plots.length >= n && plots.every(p => p.querySelector('.heatmaplayer image, .barlayer .point')
                                                         || p.querySelector('.heatmaplayer') === null);
 }"""
+# what the drawn maps look like: changes when a new capture's figures are on the page
+SIGNATURE = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart] .heatmaplayer image')]
+  .map(i => i.getAttribute('href').slice(-64)).join('|')"""
 BERTVIZ_DRAWN = """() => [...document.querySelectorAll('iframe')].filter(f => f.contentDocument &&
   f.contentDocument.querySelector('[id^=bertviz] svg text')).length === 2"""
 
@@ -54,49 +62,86 @@ def _measured(page, counter: WireCounter, start: float) -> tuple[float, int]:
     return seconds, counter.websocket
 
 
-def run_once(page, counter: WireCounter) -> dict[str, tuple[float, int]]:
-    """Submit a new 512-token text (never cached), then open every tab; (seconds, bytes) per step."""
-    results = {}
+def text_of(tokenizer, tokens: int) -> str:
+    """A new text (never cached) that MiniLM tokenises to exactly `tokens` tokens, or cuts to 512."""
+    words = f"Run {uuid.uuid4().hex[:6]}. {PARAGRAPH * 14}".split()
+    if tokens >= 512:
+        return " ".join(words)  # longer than the limit: cut with a notice
+    count = max(c for c in range(1, len(words) + 1) if len(tokenizer(" ".join(words[:c]))["input_ids"]) <= tokens)
+    return " ".join(words[:count])
+
+
+def submit(page, counter: WireCounter, text: str) -> tuple[float, int, int]:
+    """Type `text`, submit, wait until every Maps figure of the new capture is drawn."""
     page.get_by_role("tab", name="Maps").click()
     _wait_for(page, "Maps")
-    text = f"Run {uuid.uuid4().hex}. " + PARAGRAPH * 12  # ~700 tokens: cut to 512 with a notice
     page.get_by_label("Text", exact=True).fill(text)
+    before = page.evaluate(SIGNATURE)
     counter.reset()
     start = time.perf_counter()
     page.get_by_role("button", name="Show attention").click()
-    page.wait_for_function("() => document.body.innerText.includes('512 tokens')", timeout=120_000, polling="raf")
+    page.wait_for_function(f"before => ({SIGNATURE})() !== before", arg=before, timeout=120_000, polling="raf")
     _wait_for(page, "Maps")
-    results["submit → Maps"] = _measured(page, counter, start)
+    seconds, sent = _measured(page, counter, start)
+    tokens = int(page.evaluate("() => document.body.innerText.match(/(\\d+) tokens ·/)[1]"))
+    return seconds, sent, tokens
+
+
+def open_tabs(page, counter: WireCounter) -> dict[str, tuple[float, int]]:
+    """Open every other tab on the current capture: (seconds, bytes) per tab."""
+    results = {}
     for view in list(VIEWS)[1:]:
         counter.reset()
         start = time.perf_counter()
         page.get_by_role("tab", name=view).click()
         page.wait_for_timeout(50)  # let the rerun start before polling for "drawn"
         _wait_for(page, view)
-        results[f"open {view}"] = _measured(page, counter, start)
+        results[view] = _measured(page, counter, start)
     return results
+
+
+def bertviz_model_view_mb(loaded, text: str) -> float:
+    """Size of bertviz's own model_view HTML for the same capture (what a notebook user gets)."""
+    capture = capture_text(loaded, text)
+    attention = [layer.weights[None] for layer in capture.layers]
+    return len(model_view(attention, list(capture.tokens), html_action="return").data) / 1e6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    loaded = load_model("pack:minilm")
+    texts = {n: [text_of(loaded.processor, n) for _ in range(args.runs)] for n in SIZES}
+    submits: dict[int, list] = {n: [] for n in SIZES}
+    tabs = []
     with serve_app() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1600, "height": 1100})
         counter = WireCounter(page)
         page.goto(url)
         _wait_for(page, "Maps")
-        print(f"first visit: {counter.http / 1e6:.2f} MB of Streamlit's own static files (HTTP, served "
-              f"uncompressed, then cached), {counter.websocket / 1e6:.2f} MB of app data for the default sentence")
-        runs = [run_once(page, counter) for _ in range(args.runs)]
+        page.wait_for_timeout(700)
+        first_visit = (counter.http, counter.websocket)
+        for run in range(args.runs):
+            for n in SIZES:
+                submits[n].append(submit(page, counter, texts[n][run]))
+            tabs.append(open_tabs(page, counter))  # on the 512-token capture just drawn
         browser.close()
-    print(f"\nMiniLM (pack:minilm), 512 tokens, {args.runs} runs, CPU: "
-          f"median seconds until drawn, median MB sent over the websocket")
-    for step in runs[0]:
-        seconds = statistics.median(r[step][0] for r in runs)
-        megabytes = statistics.median(r[step][1] for r in runs) / 1e6
-        print(f"  {step:<28} {seconds:6.2f} s   {megabytes:6.2f} MB")
+    print(f"Text page, MiniLM (pack:minilm), real Chromium, CPU; median of {args.runs} runs, each a new text")
+    print(f"first visit: {first_visit[0] / 1e6:.2f} MB of Streamlit's own static files (HTTP, served "
+          f"uncompressed, then cached), {first_visit[1] / 1e6:.2f} MB of app data for the default sentence")
+    print("| tokens | submit -> all maps drawn | sent over the websocket | bertviz model_view HTML, same input |")
+    print("|---|---|---|---|")
+    for n in SIZES:
+        tokens = submits[n][0][2]
+        seconds = statistics.median(r[0] for r in submits[n])
+        sent = statistics.median(r[1] for r in submits[n]) / 1e6
+        print(f"| {tokens} | {seconds:.2f} s | {sent:.2f} MB | {bertviz_model_view_mb(loaded, texts[n][0]):.1f} MB |")
+    for view in tabs[0]:
+        seconds = statistics.median(r[view][0] for r in tabs)
+        sent = statistics.median(r[view][1] for r in tabs) / 1e6
+        print(f"| 512, then open {view} | {seconds:.2f} s | {sent:.2f} MB | |")
 
 
 if __name__ == "__main__":
