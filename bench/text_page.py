@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bertviz import model_view  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from bench.wire import WireCounter  # noqa: E402
+from bench.wire import WireCounter, server_peak_rss_mb  # noqa: E402
 from models.capture import capture_text  # noqa: E402
 from models.loading import load_model  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, serve_app  # noqa: E402
@@ -128,6 +128,7 @@ def main() -> None:
                 submits[n].append(submit(page, counter, texts[n][run]))
             tabs.append(open_tabs(page, counter))  # on the 512-token capture just drawn
         browser.close()
+        server_peak = server_peak_rss_mb(url)
     print(f"Text page, MiniLM (pack:minilm), real Chromium, CPU; median of {args.runs} runs, each a new text")
     print(f"first visit: {first_visit[0] / 1e6:.2f} MB of Streamlit's own static files (HTTP, served "
           f"uncompressed, then cached), {first_visit[1] / 1e6:.2f} MB of app data for the default sentence")
@@ -142,6 +143,7 @@ def main() -> None:
         seconds = statistics.median(r[view][0] for r in tabs)
         sent = statistics.median(r[view][1] for r in tabs) / 1e6
         print(f"| 512, then open {view} | {seconds:.2f} s | {sent:.2f} MB | |")
+    print(f"server peak RSS (VmHWM) after these runs, MiniLM loaded, captures cached: {server_peak:.0f} MB")
 
 
 if __name__ == "__main__":

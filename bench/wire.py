@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 
 class WireCounter:
@@ -25,3 +26,17 @@ class WireCounter:
 
     def reset(self) -> None:
         self.websocket = self.http = 0
+
+
+def server_peak_rss_mb(url: str) -> float:
+    """Peak resident memory (VmHWM) of the `streamlit run` process serving `url` (Linux /proc)."""
+    port = url.rsplit(":", 1)[1]
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except (OSError, PermissionError):
+            continue
+        if b"streamlit" in b" ".join(cmdline) and port.encode() in cmdline:
+            status = (proc / "status").read_text().splitlines()
+            return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) / 1024
+    raise LookupError(f"no streamlit process serves {url}")
