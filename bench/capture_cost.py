@@ -30,14 +30,16 @@ TEXT_SIZES = (32, 128, 512)
 IMAGE_SIZES = (224, 448)
 
 
-def _median_seconds(run, repeats: int) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _median_seconds(runs: dict, repeats: int) -> dict[str, float]:
+    """Median seconds per run; the runs take turns, so drift on a shared machine hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for turn in range(repeats + 1):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            if turn:  # the first turn warms up
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _variants(loaded):
@@ -74,7 +76,7 @@ def cost_table(repeats: int) -> list[str]:
                 "capture": partial(_record, loaded.model, inputs),
             }
             with torch.inference_mode():
-                sdpa, eager, with_attn, capture = (_median_seconds(run, repeats) for run in runs.values())
+                sdpa, eager, with_attn, capture = _median_seconds(runs, repeats).values()
             unit = "px" if loaded.modality == "vision" else "tokens"
             rows.append(f"| {name} | {size} {unit} | {sdpa * 1e3:.0f} ms | {eager * 1e3:.0f} ms | "
                         f"{with_attn * 1e3:.0f} ms | {capture * 1e3:.0f} ms | {capture / with_attn:.2f} |")
@@ -99,7 +101,7 @@ def peak_memory() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     print(f"capture cost, median of {args.repeats}, {torch.get_num_threads()} CPU threads")
