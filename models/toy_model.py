@@ -1,0 +1,140 @@
+"""A small causal transformer for the toy task, with or without Multi-Token Attention, and its training.
+
+The paper's setup is 4 layers, 2 heads, width 256, 100k steps; here the defaults are smaller so a
+run fits a 2-core CPU. MTA uses c_q = 2, c_k = 2N - 1, pre-softmax, keys padded on both sides,
+identity initialisation, no head mixing (the paper's toy configuration).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from models.mta import MTAttention
+from models.toy_task import VOCAB, ToyTask, make_batch
+
+
+@dataclass(frozen=True)
+class ToyModelConfig:
+    """Everything needed to rebuild a model (saved beside its weights)."""
+
+    sequence_length: int
+    dim: int = 128
+    layers: int = 4
+    heads: int = 2
+    kernel: tuple[int, int] | None = None  # (c_q, c_k): MTA's key-query convolution, in every layer
+    vocab: int = len(VOCAB)
+
+
+class Block(nn.Module):
+    def __init__(self, config: ToyModelConfig, index: int):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(config.dim), nn.LayerNorm(config.dim)
+        self.attention = MTAttention(config.dim, config.heads, index, kernel=config.kernel)
+        hidden = 4 * config.dim
+        self.mlp = nn.Sequential(nn.Linear(config.dim, hidden), nn.GELU(), nn.Linear(hidden, config.dim))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        attended, weights = self.attention(self.norm1(x))
+        x = x + attended
+        return x + self.mlp(self.norm2(x)), weights
+
+
+class ToyTransformer(nn.Module):
+    """Token + learned position embeddings, pre-norm blocks, a tied output layer."""
+
+    def __init__(self, config: ToyModelConfig):
+        super().__init__()
+        self.config = config
+        self.tokens = nn.Embedding(config.vocab, config.dim)
+        self.positions = nn.Embedding(config.sequence_length, config.dim)
+        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.layers))
+        self.norm = nn.LayerNorm(config.dim)
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """tokens (B, T) -> (logits (B, T, vocab), attention weights per layer (B, H, T, T))."""
+        x = self.tokens(tokens) + self.positions(torch.arange(tokens.shape[1], device=tokens.device))
+        maps = []
+        for block in self.blocks:
+            x, weights = block(x)
+            maps.append(weights)
+        return self.norm(x) @ self.tokens.weight.T, maps
+
+
+def loss_on(model: ToyTransformer, tokens: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    logits, _ = model(tokens)
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+
+
+@torch.no_grad()
+def error_rate(model: ToyTransformer, task: ToyTask, examples: int = 500, seed: int = 12345) -> float:
+    """Share of new examples whose answer is not exactly right (every answer token the argmax)."""
+    model.eval()
+    tokens, targets = make_batch(task, random.Random(seed), examples)
+    logits, _ = model(tokens)
+    answer = targets != -100
+    correct = (logits.argmax(-1) == targets) | ~answer
+    return 1.0 - correct.all(-1).float().mean().item()
+
+
+def train(
+    model: ToyTransformer,
+    task: ToyTask,
+    steps: int,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: Callable[[int, float], None] = lambda step, loss: None,
+) -> list[float]:
+    """AdamW with warm-up and cosine decay; returns the loss of every step."""
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    warmup = max(1, steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then cosine decay to 0
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * s / steps))
+    )
+    losses = []
+    model.train()
+    for step in range(steps):
+        tokens, targets = make_batch(task, rng, batch_size)
+        loss = loss_on(model, tokens, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+        progress(step + 1, losses[-1])
+    model.eval()
+    return losses
+
+
+def save_toy_model(model: ToyTransformer, task: ToyTask, folder: Path) -> Path:
+    """Weights (safetensors) and the model and task configs (JSON) in `folder`."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps({"model": asdict(model.config), "task": asdict(task)}, indent=1))
+    return folder
+
+
+def load_toy_model(folder: Path) -> tuple[ToyTransformer, ToyTask]:
+    """The model and task saved by save_toy_model, ready to run."""
+    from safetensors.torch import load_file
+
+    saved = json.loads((folder / "config.json").read_text())
+    config = saved["model"]
+    config["kernel"] = tuple(config["kernel"]) if config["kernel"] else None
+    model = ToyTransformer(ToyModelConfig(**config))
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return model.eval(), ToyTask(**saved["task"])
