@@ -18,6 +18,7 @@ from models.focus import rollout_focus
 from models.head_stats import head_statistics, sink_groups
 from models.images import ImageInputError, open_photo
 from models.loading import LoadedModel, ModelLoadError, load_model, pack_ready, prepare_pack
+from models.mta import convolve_layer
 from models.multihead import HeadComparison, compare_heads
 from models.registry import PACK_PREFIX, choices
 from models.saliency import load_saliency_decoder, saliency_map
@@ -221,3 +222,12 @@ def cached_saliency(key: ImageInput, _capture: AttentionCapture) -> np.ndarray |
 def overlay_style() -> dict:
     """Opacity and colormap chosen on the Vision page, as focus_overlays keywords."""
     return dict(opacity=st.session_state.get("opacity", 0.6), colorscale=st.session_state.get("colormap", "Inferno"))
+
+
+@st.cache_data(show_spinner=False, max_entries=24, ttl=3600)
+def cached_convolved(key: TextInput, layer: int, kernel: np.ndarray, pre_softmax: bool,
+                     mixing: np.ndarray | None) -> np.ndarray:
+    """One layer's maps as MTA would make them with this kernel (and head mixing), (H, T, T)."""
+    weights = capture_of(key).layers[layer]
+    return convolve_layer(weights.scores, weights.allowed, torch.tensor(kernel),
+                          pre_softmax, None if mixing is None else torch.tensor(mixing)).numpy()

@@ -8,6 +8,7 @@ navigation = st.navigation(
     [
         st.Page("app_pages/text.py", title="Text", icon="🔤", default=True, url_path="text"),
         st.Page("app_pages/vision.py", title="Vision", icon="🖼️", url_path="vision"),
+        st.Page("app_pages/mta.py", title="Multi-Token Attention", icon="🧩", url_path="mta"),
     ]
 )
 st.sidebar.caption("Attention Lens · real models, real attention, computed on this machine.")

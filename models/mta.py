@@ -148,3 +148,50 @@ class MTAttention(nn.Module):
         if self.norm is not None:
             context = self.norm(context)
         return self.out(context.reshape(b, t, c)), weights
+
+
+KernelPreset = Literal["identity", "box", "diagonal", "key window"]
+KERNEL_PRESETS: tuple[KernelPreset, ...] = ("identity", "box", "diagonal", "key window")
+
+
+def kernel_preset(name: KernelPreset, c_q: int, c_k: int) -> torch.Tensor:
+    """One (c_q, c_k) kernel for keys padded on both sides (c_k odd); taps sum to 1.
+
+    identity: the score itself. box: the mean of the whole window. diagonal ("phrase"): the
+    query i tokens back with the key i tokens back, so a run of matching tokens adds up.
+    key window: the same query with the neighbouring keys.
+    """
+    if c_k % 2 == 0:
+        raise ValueError("the presets centre on the key: c_k must be odd")
+    kernel, centre = torch.zeros(c_q, c_k), c_k // 2
+    if name == "identity":
+        kernel[c_q - 1, centre] = 1.0
+    elif name == "box":
+        kernel[:] = 1.0
+    elif name == "diagonal":
+        for i in range(min(c_q, centre + 1)):
+            kernel[c_q - 1 - i, centre - i] = 1.0
+    elif name == "key window":
+        kernel[c_q - 1] = 1.0
+    else:
+        raise ValueError(f"unknown kernel preset {name!r}")
+    return kernel / kernel.sum()
+
+
+def convolve_layer(
+    scores: torch.Tensor,
+    allowed: torch.Tensor | None,
+    kernel: torch.Tensor,
+    pre_softmax: bool = True,
+    mixing: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """A recorded layer's maps as MTA would make them with `kernel` (c_q, c_k) in every head.
+
+    scores: (H, Tq, Tk) from a capture; mixing: optional (H / c_h, c_h, c_h), applied after softmax.
+    """
+    heads = scores.shape[0]
+    maps = key_query_convolution(scores[None].float(), kernel.expand(heads, *kernel.shape), allowed,
+                                 pre_softmax=pre_softmax)  # (1, H, Tq, Tk)
+    if mixing is not None:
+        maps = head_mixing(maps, mixing)
+    return maps[0]

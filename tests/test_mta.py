@@ -86,3 +86,21 @@ def test_an_untrained_mta_layer_is_standard_attention():
     # learning moves it: the kernel gets a gradient
     out_mta.sum().backward()
     assert mta.kernel.grad is not None and mta.kernel.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["identity", "box", "diagonal", "key window"])
+def test_presets_sum_to_one_and_identity_reproduces_a_real_capture(minilm, smollm2, name):
+    from models.capture import capture_text
+    from models.mta import convolve_layer, kernel_preset
+
+    kernel = kernel_preset(name, 3, 5)
+    assert kernel.shape == (3, 5) and kernel.sum().item() == pytest.approx(1.0)
+    for loaded in (minilm, smollm2):
+        layer = capture_text(loaded, "The cat sat on the mat because it was warm.").layers[1]
+        maps = convolve_layer(layer.scores, layer.allowed, kernel)
+        assert maps.shape == layer.weights.shape
+        torch.testing.assert_close(maps.sum(-1), torch.ones(maps.shape[:2]), atol=1e-5, rtol=0)
+        if name == "identity":
+            torch.testing.assert_close(maps, layer.weights, atol=1e-5, rtol=0)
+        if loaded.causal:
+            assert (maps[:, ~layer.allowed] == 0).all()

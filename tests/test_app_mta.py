@@ -1,0 +1,73 @@
+"""The Multi-Token Attention page through AppTest: real captures, real convolutions."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
+
+
+@pytest.fixture
+def app():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/mta.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _z(spec: dict) -> np.ndarray:
+    """A heatmap's values from its plotly spec (a base64 typed array or nested lists)."""
+    z = spec["data"][0]["z"]
+    if isinstance(z, dict):
+        values = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"])
+        return values.reshape([int(n) for n in str(z["shape"]).split(",")])
+    return np.array(z, dtype=float)
+
+
+def _maps(at: AppTest) -> tuple[np.ndarray, np.ndarray]:
+    """(standard, MTA) values of the two maps, decoded from the plotly specs; NaN where masked."""
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    standard = next(s for s in specs if s["layout"].get("title", {}).get("text", "").startswith("standard"))
+    convolved = next(s for s in specs if s["layout"].get("title", {}).get("text", "").startswith("MTA"))
+    return _z(standard), _z(convolved)
+
+
+def test_the_page_says_the_kernels_were_not_learned_and_draws_both_maps(app):
+    assert any("not learned" in w.value for w in app.warning)
+    standard, convolved = _maps(app)
+    assert np.nanmax(np.abs(standard - convolved)) > 1e-3  # the default "diagonal" kernel changes the map
+
+
+def test_the_identity_kernel_gives_back_the_standard_map(app):
+    app.selectbox(key="mta_preset").set_value("identity")
+    app.run()
+    standard, convolved = _maps(app)
+    np.testing.assert_allclose(convolved, standard, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["pre-softmax", "post-softmax"])
+@pytest.mark.parametrize("mixing", ["none", "swap pairs"])
+def test_variants_and_head_mixing_on_a_causal_model(app, variant, mixing):
+    app.sidebar.selectbox(key="model_choice_text").set_value("SmolLM2-135M-Instruct (offline pack)")
+    app.run()
+    app.segmented_control(key="mta_variant").set_value(variant)
+    app.segmented_control(key="mta_mixing").set_value(mixing)
+    app.run()
+    assert not app.exception and not app.error
+    _, convolved = _maps(app)
+    assert np.isnan(convolved[np.triu_indices(len(convolved), 1)]).all()  # the future: blank, never attention
+    assert np.isfinite(convolved[np.tril_indices(len(convolved))]).all()
+
+
+def test_an_even_key_width_is_explained(app):
+    app.number_input(key="mta_ck").set_value(4)
+    app.run()
+    assert any("must be odd" in e.value for e in app.error)
