@@ -61,9 +61,10 @@ with kernel_col:
                          columns=[f"k{j - c_k // 2:+d}" for j in range(c_k)])
     edited = st.data_editor(start.round(4), key=f"mta_kernel_{preset}_{c_q}_{c_k}")
     kernel = edited.to_numpy(dtype=np.float32)
-    show_figure(labelled_heatmap(kernel, list(start.index), list(start.columns), title="kernel", value_name="tap",
-                                 row_title="query offset", column_title="key offset", zmin=None), "mta-kernel",
-                key="kernel_map")
+    kernel_figure = labelled_heatmap(kernel, list(start.index), list(start.columns), title="kernel",
+                                     value_name="tap", row_title="query offset", column_title="key offset", zmin=None)
+    kernel_figure.update_layout(height=int(150 + 40 * c_q), margin=dict(t=80))
+    show_figure(kernel_figure, "mta-kernel", key="kernel_map")
 
 heads = capture.num_heads
 mixing = None
