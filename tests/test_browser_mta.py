@@ -1,0 +1,29 @@
+"""The Multi-Token Attention page in a real Chromium: both maps drawn, a kernel edit redraws offline."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ARTIFACTS
+from tests.test_browser_text import _wait_for_app, _wait_for_text
+
+pytestmark = pytest.mark.browser
+
+
+def test_standard_and_convolved_maps_and_a_new_preset(page, app_url):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(app_url + "/mta")
+    _wait_for_app(page)
+    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "MTA (pre-softmax, diagonal 2×3)")
+    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "standard · layer 0 · head 0")
+    assert "not learned" in page.inner_text("body")
+    page.get_by_label("Kernel preset").click()
+    page.get_by_role("option", name="key window").click()
+    _wait_for_app(page)
+    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "key window 2×3")
+    page.locator("[data-testid='stButtonGroup']").get_by_text("post-softmax", exact=True).click()
+    _wait_for_app(page)
+    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "MTA (post-softmax")
+    assert "Traceback" not in page.inner_text("body")
+    page.screenshot(path=str(ARTIFACTS / "mta-page.png"), full_page=True)
+    assert page.external_requests == [] and page.dialogs == []
