@@ -95,13 +95,13 @@ class Recording:
         name = self.names.get(module)
         if name is None:  # another model running in this context: not ours
             return
-        extra = dict(stored_scores=self._keep(scores))
         if vectors is not None:  # the scores can be recomputed exactly from q and k: not kept
             extra = dict(stored_scores=None, scaling=vectors.scaling, softcap=vectors.softcap,
                          query=self._keep(vectors.query), key=self._keep(vectors.key),
                          value=self._keep(vectors.value), context=self._keep(vectors.context))
-        elif pooling:
-            extra["scaling"] = (module.embed_dim // module.num_heads) ** -0.5
+        else:  # nn.MultiheadAttention pooling heads: only their scores are at hand
+            scaling = (module.embed_dim // module.num_heads) ** -0.5 if pooling else None
+            extra = dict(stored_scores=self._keep(scores), scaling=scaling)
         layer = LayerAttention(
             name=name,
             weights=self._keep(weights),

@@ -112,9 +112,9 @@ class Walkthrough:
 
 
 def _head_step(layer: LayerAttention, head: int, token: int) -> HeadStep:
-    q_all, k_all, v_all = (x.double() for x in (layer.query, layer.key, layer.value))
-    kv_head = head // (q_all.shape[0] // k_all.shape[0])
-    query, keys, values = q_all[head, token], k_all[kv_head], v_all[kv_head]  # (d,), (Tk, d), (Tk, d)
+    kv_head = head // (layer.query.shape[0] // layer.key.shape[0])
+    # only this head's slices, in float64: (d,), (Tk, d), (Tk, d)
+    query, keys, values = layer.query[head, token].double(), layer.key[kv_head].double(), layer.value[kv_head].double()
     allowed = layer.allowed[token]
     raw = keys @ query  # (Tk,)
     weights = masked_softmax(raw * layer.scaling, allowed)
