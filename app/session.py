@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Literal, NamedTuple
+from collections.abc import Callable
+from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
 import plotly.graph_objects as go
@@ -25,6 +26,7 @@ from models.saliency import load_saliency_decoder, saliency_map
 from models.walkthrough import Walkthrough, attention_walkthrough
 
 OTHER = "Other: a hub id or a folder…"
+T = TypeVar("T")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -93,16 +95,23 @@ def capture_of(key: TextInput) -> AttentionCapture:
     return cached_text_capture(*key.model, key.text, key.pair, key.max_tokens)
 
 
-def text_capture(key: TextInput) -> AttentionCapture | None:
-    """The capture for this input, or a message in the page (never a traceback)."""
+def _captured(compute: Callable[[], T], out_of_memory: str) -> T | None:
+    """Run a capture with a spinner; any failure the user can act on becomes a message, not a traceback."""
     try:
         with st.spinner("Running the model and capturing every attention map…"):
-            return capture_of(key)
+            return compute()
+    except ImageInputError as error:
+        st.error(str(error))
     except CaptureError as error:
         st.warning(str(error))
     except (torch.OutOfMemoryError, MemoryError):
-        st.error("Out of memory for this input: try a shorter text or a smaller model.")
+        st.error(out_of_memory)
     return None
+
+
+def text_capture(key: TextInput) -> AttentionCapture | None:
+    """The capture for this input, or a message in the page (never a traceback)."""
+    return _captured(lambda: capture_of(key), "Out of memory for this input: try a shorter text or a smaller model.")
 
 
 # Derived results: pure functions of one capture, cached per (input, layer, ...) so reruns are instant.
@@ -146,6 +155,12 @@ def clip_percentile() -> float | None:
     return 99.0 if st.session_state.get("colour_range", "0 – 99th pct") == "0 – 99th pct" else None
 
 
+def figure_format_control(container) -> None:
+    """The PNG / SVG switch that sets what every figure's camera button downloads (see show_figure)."""
+    container.segmented_control("Figure downloads", ["PNG", "SVG"], key="figure_format", default="PNG",
+                                help="The camera button on every figure downloads it in this format.")
+
+
 def show_figure(figure: go.Figure, file_stem: str, key: str) -> None:
     """A plotly figure whose camera button downloads PNG or SVG, as chosen on the page."""
     image_format = st.session_state.get("figure_format", "PNG").lower()
@@ -183,18 +198,9 @@ def _cached_image_capture(name: str, device: str, dtype: str, digest: str, _data
 def image_capture(model: tuple[str, str, str], data: bytes) -> tuple[ImageInput, AttentionCapture, tuple] | None:
     """The capture for this photo, or a message in the page (never a traceback)."""
     key = ImageInput(model, hashlib.sha256(data).hexdigest())
-    try:
-        with st.spinner("Running the model and capturing every attention map…"):
-            capture, notes = _cached_image_capture(*model, key.digest, data)
-    except ImageInputError as error:
-        st.error(str(error))
-    except CaptureError as error:
-        st.warning(str(error))
-    except (torch.OutOfMemoryError, MemoryError):
-        st.error("Out of memory for this image: try a smaller model.")
-    else:
-        return key, capture, notes
-    return None
+    result = _captured(lambda: _cached_image_capture(*model, key.digest, data),
+                       "Out of memory for this image: try a smaller model.")
+    return None if result is None else (key, *result)
 
 
 # The derived results below are keyed by `key`; the capture itself is passed unhashed (`_capture`).

@@ -1,7 +1,7 @@
 """Text page: type a sentence, see every layer's and head's attention in four views of one forward pass."""
 
 import streamlit as st
-from session import TextInput, capture_of, model_picker, text_capture
+from session import TextInput, capture_of, figure_format_control, model_picker, text_capture
 from views import text_bertviz, text_heads, text_maps, text_walkthrough
 
 from models.export import capture_npz, npz_size
@@ -54,8 +54,7 @@ pick_colour.segmented_control(
     help="99th percentile: a few very large weights (a causal map's first row is 1.0) no longer darken "
          "everything else; hover values stay exact.",
 )
-pick_format.segmented_control("Figure downloads", ["PNG", "SVG"], key="figure_format", default="PNG",
-                              help="The camera button on every figure downloads it in this format.")
+figure_format_control(pick_format)
 download.download_button(
     f"Download the capture (.npz, {npz_size(capture) / 1e6:.0f} MB)", data=lambda: capture_npz(capture_of(key)),
     file_name="attention-capture.npz", mime="application/octet-stream", on_click="ignore", icon="⬇️",

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import streamlit as st
-from session import image_capture, model_picker
+from session import figure_format_control, image_capture, model_picker
 from views import vision_patch, vision_pooling, vision_rollout, vision_saliency
 
 from components.markdown import escape_markdown
@@ -59,8 +59,7 @@ st.markdown(
 opacity_col, colour_col, format_col, download_col = st.columns([1.2, 1, 1, 1.4], vertical_alignment="bottom")
 opacity_col.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="opacity")
 colour_col.selectbox("Colormap", COLORMAPS, key="colormap")
-format_col.segmented_control("Figure downloads", ["PNG", "SVG"], key="figure_format", default="PNG",
-                             help="The camera button on every figure downloads it in this format.")
+figure_format_control(format_col)
 download_col.download_button(
     "Download the maps (.npz)", file_name="attention-vision.npz", mime="application/octet-stream",
     data=lambda: capture_npz(capture, {"pooling_focus": pooling_focus(capture).numpy(),
