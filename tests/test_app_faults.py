@@ -5,16 +5,13 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 import streamlit as st
 import torch
-from streamlit.testing.v1 import AppTest
 
 from models.packs import CACHE_ENV, PACKS, cache_root
-
-APP = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
+from tests.apptest import start_app
 
 
 @pytest.fixture
@@ -25,15 +22,6 @@ def fresh_caches():
     yield
     st.cache_resource.clear()
     st.cache_data.clear()
-
-
-def _vision(at: AppTest | None = None) -> AppTest:
-    at = at or AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page("app_pages/vision.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 @pytest.fixture
@@ -48,7 +36,7 @@ def private_pack_cache(monkeypatch, tmp_path):
 
 def test_a_deleted_pack_cache_is_rebuilt_and_the_page_works(dinov2, fresh_caches, private_pack_cache):
     shutil.rmtree(private_pack_cache)
-    at = _vision()
+    at = start_app("app_pages/vision.py", timeout=180)
     assert not at.sidebar.error and at.get("plotly_chart")
     assert (private_pack_cache / "model.safetensors").is_file()
 
@@ -56,7 +44,7 @@ def test_a_deleted_pack_cache_is_rebuilt_and_the_page_works(dinov2, fresh_caches
 def test_a_corrupted_pack_cache_is_rebuilt_and_the_page_works(dinov2, fresh_caches, private_pack_cache):
     weights = private_pack_cache / "model.safetensors"
     weights.write_bytes(b"\xff" * weights.stat().st_size)  # same size: only loading can tell
-    at = _vision()
+    at = start_app("app_pages/vision.py", timeout=180)
     assert not at.sidebar.error and at.get("plotly_chart")
 
 
@@ -70,7 +58,7 @@ def test_disk_full_during_conversion_is_a_message_and_other_pages_keep_working(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setitem(PACKS, "dinov2-small", dataclasses.replace(PACKS["dinov2-small"], build=disk_full))
-    at = _vision()
+    at = start_app("app_pages/vision.py", timeout=180)
     assert any("No space left on device" in e.value for e in at.sidebar.error)
     assert not at.get("plotly_chart") and not private_pack_cache.exists()
     at.switch_page("app_pages/text.py")
@@ -79,8 +67,7 @@ def test_disk_full_during_conversion_is_a_message_and_other_pages_keep_working(
 
 
 def test_out_of_memory_is_a_message_and_the_next_input_works(minilm, fresh_caches, monkeypatch):
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
+    at = start_app()
     session = sys.modules["session"]  # the app's own module, as the script imported it
     real = session.capture_text
 

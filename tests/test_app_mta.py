@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
+from tests.apptest import start_app
 
 
 @pytest.fixture
 def app():
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/mta.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return start_app("app_pages/mta.py")
 
 
 def _z(spec: dict) -> np.ndarray:

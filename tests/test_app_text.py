@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
+from tests.apptest import open_view, rerun, start_app
+
 VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz")
 
 
 @pytest.fixture
 def app():
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return start_app()
 
 
 def _specs(at: AppTest) -> list[str]:
@@ -33,16 +30,11 @@ def _map_spec(at: AppTest) -> str:
 def _submit(at: AppTest, text: str) -> AppTest:
     at.text_area(key="text").set_value(text)
     at.button[0].click()
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return rerun(at)
 
 
 def _open(at: AppTest, view: str) -> AppTest:
-    at.session_state["text_view"] = view
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_view(at, "text_view", view)
 
 
 def test_default_sentence_shows_overview_selected_map_and_head_numbers(app):

@@ -3,39 +3,28 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import open_view, rerun, start_app
 from tests.image_files import BAD, GOOD
 
-APP = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
 VIEWS = ("Pooling focus", "Any patch", "Rollout", "Attention vs saliency")
 
 
 @pytest.fixture
 def app():
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/vision.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return start_app("app_pages/vision.py")
 
 
 def _open(at: AppTest, view: str) -> AppTest:
-    at.session_state["vision_view"] = view
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_view(at, "vision_view", view)
 
 
 def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
     at.file_uploader(key="upload").upload(name, data)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return rerun(at)
 
 
 def test_example_photo_shows_the_pooling_focus_of_every_head(app):

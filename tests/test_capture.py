@@ -72,9 +72,7 @@ def test_token_labels_show_edges():
 
 
 def _tiny(name: str) -> LoadedModel:
-    family = families()[name]
-    lens, _ = family.pair()
-    return LoadedModel(name, name, lens, family.processor, "vision", False, torch.device("cpu"), torch.float32)
+    return families()[name].loaded()
 
 
 @pytest.mark.parametrize(

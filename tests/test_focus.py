@@ -20,11 +20,9 @@ VISION = ["vit", "dinov2", "clip", "siglip", "siglip2"]
 
 def _tiny_capture(name: str) -> AttentionCapture:
     family = families()[name]
-    model, _ = family.pair()
-    inputs = family.inputs()
-    with torch.inference_mode(), recording(model) as rec:
-        model(**inputs)
-    loaded = LoadedModel(name, name, model, family.processor, "vision", False, torch.device("cpu"), torch.float32)
+    loaded, inputs = family.loaded(), family.inputs()
+    with torch.inference_mode(), recording(loaded.model) as rec:
+        loaded.model(**inputs)
     grid = patch_grid(loaded, inputs, rec.layers[0].weights.shape[-1])
     return AttentionCapture(name, tuple(rec.layers), rec.pooling[-1] if rec.pooling else None, grid=grid)
 

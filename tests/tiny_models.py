@@ -13,6 +13,7 @@ import torch
 import transformers as tf
 
 from models.lens_attention import LENS_ATTENTION
+from models.loading import LoadedModel
 
 _BODY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
 
@@ -45,6 +46,12 @@ class Family:
         eager = self.model_class._from_config(copy.deepcopy(self.config), attn_implementation="eager")
         eager.load_state_dict(lens.state_dict())
         return lens.eval(), eager.eval()
+
+    def loaded(self) -> LoadedModel:
+        """The Attention Lens copy of `pair()` as the capture functions take it (vision families)."""
+        lens, _ = self.pair()
+        return LoadedModel(self.name, self.name, lens, self.processor, "vision", False, torch.device("cpu"),
+                           torch.float32)
 
     def save(self, folder: Path, tokenizer=None) -> Path:
         """Write a from_pretrained folder (weights, config, tokenizer or image processor)."""
