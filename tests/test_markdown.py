@@ -9,7 +9,7 @@ from components.markdown import escape_markdown
 NASTY = "**bold** [link](javascript:alert(1)) `code` $x^2$ :smile: <b>tag</b> # head\nline"
 
 
-def test_streamlit_renders_escaped_text_literally():
+def test_markdown_specials_are_backslashed_and_streamlit_takes_the_result():
     at = AppTest.from_string(f"import streamlit as st\nst.markdown({escape_markdown(NASTY)!r})")
     at.run()
     assert not at.exception
