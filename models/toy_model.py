@@ -58,6 +58,8 @@ class ToyTransformer(nn.Module):
         self.positions = nn.Embedding(config.sequence_length, config.dim)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.layers))
         self.norm = nn.LayerNorm(config.dim)
+        for table in (self.tokens, self.positions):  # small, as in GPT-2: N(0, 1) tied logits start near ±dim
+            nn.init.normal_(table.weight, std=0.02)
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """tokens (B, T) -> (logits (B, T, vocab), attention weights per layer (B, H, T, T))."""
@@ -75,14 +77,34 @@ def loss_on(model: ToyTransformer, tokens: torch.Tensor, targets: torch.Tensor) 
 
 
 @torch.no_grad()
-def error_rate(model: ToyTransformer, task: ToyTask, examples: int = 500, seed: int = 12345) -> float:
-    """Share of new examples whose answer is not exactly right (every answer token the argmax)."""
+def answer(model: ToyTransformer, task: ToyTask, prompts: torch.Tensor) -> torch.Tensor:
+    """Greedy answers (B, answer_length) to prompts (B, prompt_length): each token fed back in."""
     model.eval()
-    tokens, targets = make_batch(task, random.Random(seed), examples)
-    logits, _ = model(tokens)
-    answer = targets != -100
-    correct = (logits.argmax(-1) == targets) | ~answer
-    return 1.0 - correct.all(-1).float().mean().item()
+    tokens = prompts
+    for _ in range(task.answer_length):
+        logits, _ = model(tokens)
+        tokens = torch.cat([tokens, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    return tokens[:, task.prompt_length :]
+
+
+def error_rate(model: ToyTransformer, task: ToyTask, examples: int = 1000, seed: int = 12345) -> float:
+    """Share of new examples whose greedy answer is not exactly the target block (or letter)."""
+    tokens, _ = make_batch(task, random.Random(seed), examples)
+    prompts, targets = tokens.split([task.prompt_length, task.answer_length], dim=1)
+    wrong = (answer(model, task, prompts) != targets).any(-1)
+    return wrong.float().mean().item()
+
+
+@torch.no_grad()
+def block_attention(model: ToyTransformer, task: ToyTask, prompt: torch.Tensor, block: int) -> torch.Tensor:
+    """Share of attention the '=' position pays to the answer block, per layer and head: (L, H).
+
+    The layer where this peaks is where the model finds the block: the answer is read from there.
+    """
+    _, maps = model(prompt[None])  # L x (1, H, T, T)
+    start = block * (task.block_size + 1)
+    rows = torch.stack([m[0, :, -1] for m in maps])  # (L, H, T): the '=' row of every head
+    return rows[..., start : start + task.block_size].sum(-1)
 
 
 def train(

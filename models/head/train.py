@@ -1,0 +1,225 @@
+"""Train the Attention Head on a folder of photos: InfoNCE between two augmented views of each item.
+
+    python -m models.head.train --images assets/training_photos --out assets/attention_head
+
+Items are random crops of the photos; each has `--views` augmented views whose backbone tokens are
+computed once and cached (frozen backbone, the CPU default). The loss is InfoNCE between two views,
+summed over the Matryoshka sizes, plus image-to-caption InfoNCE when `--captions` is given (captions
+embedded by the MiniLM pack). `--unfreeze K` trains the backbone's last K blocks too, with views made
+on the fly: the seed's joint training, meant for a GPU. Seeded; `--resume` continues from OUT/state.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from models.head.anchor import dataset_mean
+from models.head.features import backbone_tokens, input_size, load_photos, view_features
+from models.head.head import AttentionHead, HeadConfig, patch_entropy, save_head
+from models.head.losses import clamped_temperature, matryoshka_info_nce
+from models.head.views import augmented_view, random_items
+from models.loading import LoadedModel, load_model
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m models.head.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=Path, required=True, help="folder of training photos")
+    parser.add_argument("--out", type=Path, default=Path("assets/attention_head"))
+    parser.add_argument("--backbone", default="pack:dinov2-small", help="pack, hub id or folder")
+    parser.add_argument("--items", type=int, default=800, help="random crops of the photos to learn")
+    parser.add_argument("--views", type=int, default=3, help="augmented views cached per item")
+    parser.add_argument("--area", type=float, nargs=2, default=(0.08, 0.3), help="crop size, share of the photo")
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--keep", type=int, default=64, help="M: tokens the reducer keeps")
+    parser.add_argument("--heads", type=int, default=6)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128, 256], help="Matryoshka sizes")
+    parser.add_argument("--no-anchor", action="store_true", help="ablation: no UnLearnable Token")
+    parser.add_argument("--captions", type=Path, help="JSON {photo file name: caption} for image-text InfoNCE")
+    parser.add_argument("--unfreeze", type=int, default=0, help="also train the backbone's last K blocks")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this step, to resume later")
+    parser.add_argument("--log-every", type=int, default=50)
+    parser.add_argument("--device", default="auto")
+    return parser.parse_args(argv)
+
+
+def backbone_blocks(model: nn.Module) -> nn.ModuleList:
+    """The backbone's transformer blocks: its longest ModuleList (encoder.layer, encoder.layers, ...)."""
+    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
+    if not lists:
+        raise ValueError("the backbone has no list of blocks to unfreeze")
+    return max(lists, key=len)
+
+
+def caption_vectors(captions: dict[str, str], names: list[str]) -> torch.Tensor:
+    """Each photo's caption embedded by the MiniLM pack: mean-pooled, unit rows (P, 384)."""
+    text = load_model("pack:minilm", device="cpu")
+    batch = text.processor([captions.get(name, name) for name in names], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = text.model(**batch).last_hidden_state  # (P, T, 384)
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    return F.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+
+
+class ViewSource:
+    """Backbone tokens of two different views of each item in a batch: cached, or made on the fly."""
+
+    def __init__(self, loaded: LoadedModel, names, photos, items, views: int, seed: int, live: bool, progress):
+        self.loaded, self.photos, self.items, self.live = loaded, photos, items, live
+        self.rng = random.Random(seed + 1)
+        self.cached = None if live else view_features(loaded, names, photos, items, views, seed, progress)
+
+    def mean_token(self) -> torch.Tensor:
+        """The anchor's value: the mean backbone token over the training views (a pass before training)."""
+        if self.cached is not None:
+            return dataset_mean(self.cached[i].float() for i in range(len(self.items)))
+        size = input_size(self.loaded)
+        return dataset_mean(backbone_tokens(self.loaded, [augmented_view(self.photos, item, self.rng, size)])
+                            for item in self.items)
+
+    def pair(self, batch: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cached is not None:
+            views = self.cached.shape[1]
+            first = torch.randint(views, (len(batch),), generator=generator)
+            second = (first + torch.randint(1, views, (len(batch),), generator=generator)) % views  # another view
+            return self.cached[batch, first].float(), self.cached[batch, second].float()
+        size = input_size(self.loaded)
+        pixels = [[augmented_view(self.photos, self.items[int(i)], self.rng, size) for i in batch] for _ in range(2)]
+        with torch.enable_grad():
+            a, b = (self._tokens_with_grad(images) for images in pixels)
+        return a, b
+
+    def _tokens_with_grad(self, images) -> torch.Tensor:
+        inputs = self.loaded.processor(images=images, do_resize=False, do_center_crop=False, return_tensors="pt")
+        return self.loaded.model(pixel_values=inputs["pixel_values"].to(self.loaded.device)).last_hidden_state
+
+
+def main(argv: list[str] | None = None) -> Path:
+    from tqdm import tqdm
+
+    args = _arguments(argv)
+    torch.manual_seed(args.seed)
+    bar = tqdm(total=1.0, bar_format="{desc}")
+    say = lambda fraction, message: bar.set_description_str(message)  # noqa: E731
+    loaded = load_model(args.backbone, device=args.device, progress=say)
+    for p in loaded.model.parameters():
+        p.requires_grad_(False)
+    unfrozen = list(backbone_blocks(loaded.model))[-args.unfreeze :] if args.unfreeze else []
+    for block in unfrozen:
+        block.requires_grad_(True)
+        block.train()
+    names, photos = load_photos(args.images)
+    items = random_items(photos, args.items, random.Random(args.seed), tuple(args.area))
+    source = ViewSource(loaded, names, photos, items, args.views, args.seed, live=bool(unfrozen), progress=say)
+    bar.close()
+
+    config = HeadConfig(loaded.model.config.hidden_size, args.keep, args.heads, tuple(args.sizes),
+                        anchor=not args.no_anchor, backbone=args.backbone)
+    head = AttentionHead(config).to(loaded.device)
+    log_temperature = nn.Parameter(torch.tensor(math.log(0.07), device=loaded.device))
+    captions, text_projection = None, nn.Identity()
+    if args.captions:
+        captions = caption_vectors(json.loads(args.captions.read_text()), names).to(loaded.device)
+        text_projection = nn.Linear(captions.shape[1], config.embedding_dim).to(loaded.device)
+    parameters = [{"params": [*head.parameters(), *text_projection.parameters(), log_temperature]}]
+    if unfrozen:
+        parameters.append({"params": [p for b in unfrozen for p in b.parameters()], "lr": args.lr / 10})
+    optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=0.05)
+    generator = torch.Generator().manual_seed(args.seed)
+    state_file, log_file = args.out / "state.pt", args.out / "train_log.jsonl"
+    start = 0
+    if args.resume and state_file.exists():
+        state = torch.load(state_file, weights_only=False)
+        head.load_state_dict(state["head"])
+        text_projection.load_state_dict(state["text_projection"])
+        log_temperature.data.copy_(state["log_temperature"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        source.rng.setstate(state["view_rng"])
+        start = state["step"]
+    else:
+        if head.anchor is not None:
+            head.anchor.fill(source.mean_token().to(loaded.device))
+        args.out.mkdir(parents=True, exist_ok=True)
+        log_file.write_text("")
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)),
+        last_epoch=start - 1 if start else -1,
+    )
+    command = "python -m models.head.train " + " ".join(sys.argv[1:] if argv is None else argv)
+    extra = {"command": command.strip(), "training": {k: str(v) if isinstance(v, Path) else v
+                                                     for k, v in vars(args).items()}}
+
+    def checkpoint(step: int) -> None:
+        save_head(head, args.out, {**extra, "step": step, "temperature": clamped_temperature(log_temperature).item()})
+        from safetensors.torch import save_file
+
+        if unfrozen:  # the fine-tuned blocks, numbered from the last frozen one
+            save_file({f"{i}.{k}": v.contiguous() for i, b in enumerate(unfrozen) for k, v in b.state_dict().items()},
+                      str(args.out / "backbone_blocks.safetensors"))
+        if captions is not None:
+            save_file(text_projection.state_dict(), str(args.out / "text_projection.safetensors"))
+        torch.save({"head": head.state_dict(), "text_projection": text_projection.state_dict(), "step": step,
+                    "log_temperature": log_temperature.data, "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(), "view_rng": source.rng.getstate()}, state_file)
+
+    head.train()
+    started, window = time.perf_counter(), []
+    with tqdm(total=args.steps, initial=start, unit="step", desc="training the attention head") as progress:
+        for step in range(start, args.steps):
+            batch = torch.randperm(len(items), generator=generator)[: args.batch_size]
+            a, b = source.pair(batch, generator)
+            out_a, out_b = head(a.to(loaded.device)), head(b.to(loaded.device))
+            temperature = clamped_temperature(log_temperature)
+            loss = matryoshka_info_nce(out_a.embeddings, out_b.embeddings, temperature)
+            if captions is not None:
+                photo_of = torch.tensor([items[int(i)].photo for i in batch], device=loaded.device)
+                present, target = photo_of.unique(return_inverse=True)  # each photo's caption once
+                texts = text_projection(captions[present])  # (P, D)
+                loss = loss + sum(F.cross_entropy(out_a.embeddings[s] @ F.normalize(texts[:, :s], dim=-1).T
+                                                  / temperature, target) for s in config.sizes)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            window.append(loss.item())
+            progress.update(1)
+            if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
+                with torch.no_grad():
+                    share = head.anchor_share(out_a)
+                    row = {"step": step + 1, "loss": sum(window) / len(window), "temperature": temperature.item(),
+                           "patch_entropy_bits": patch_entropy(out_a, head.anchor is not None).mean().item(),
+                           "anchor_share": None if share is None else share.mean().item(),
+                           "seconds": time.perf_counter() - started}
+                with log_file.open("a") as log:
+                    log.write(json.dumps(row) + "\n")
+                progress.set_postfix(loss=f"{row['loss']:.3f}", temp=f"{row['temperature']:.3f}")
+                window.clear()
+            if (step + 1) % (args.log_every * 10) == 0:
+                checkpoint(step + 1)
+            if step + 1 == args.stop_after:
+                break
+    end = step + 1 if args.steps > start else start
+    checkpoint(end)
+    seconds = time.perf_counter() - started
+    done = end - start
+    print(f"{done} steps in {seconds:.0f} s: {done / seconds:.2f} steps/s; saved to {args.out}")
+    return args.out
+
+
+if __name__ == "__main__":
+    main()
