@@ -23,6 +23,9 @@ from models.mta import convolve_layer
 from models.multihead import HeadComparison, compare_heads
 from models.registry import PACK_PREFIX, choices
 from models.saliency import load_saliency_decoder, saliency_map
+from models.toy_experiment import shipped_runs
+from models.toy_model import ToyReading, ToyTransformer, load_toy_model, read_prompt
+from models.toy_task import ToyTask
 from models.walkthrough import Walkthrough, attention_walkthrough
 
 OTHER = "Other: a hub id or a folder…"
@@ -237,3 +240,23 @@ def cached_convolved(key: TextInput, layer: int, kernel: np.ndarray, pre_softmax
     weights = capture_of(key).layers[layer]
     return convolve_layer(weights.scores, weights.allowed, torch.tensor(kernel),
                           pre_softmax, None if mixing is None else torch.tensor(mixing)).numpy()
+
+
+def keep_widget_state(*keys: str) -> None:
+    """Keep these widgets' values while their tab is closed (Streamlit drops state of widgets not drawn)."""
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+@st.cache_resource(show_spinner="Loading the toy-task checkpoints…")
+def cached_toy_runs() -> dict[str, tuple[ToyTransformer, ToyTask]]:
+    """The shipped baseline and MTA toy models, by run name ("mta-seed0", ...)."""
+    return {name: load_toy_model(folder) for name, folder in shipped_runs().items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=32, ttl=3600)
+def cached_toy_reading(run: str, prompt: str, block: int) -> ToyReading:
+    """One trained toy model's answer, maps and block-finding layer for one prompt."""
+    model, task = cached_toy_runs()[run]
+    return read_prompt(model, task, prompt, block)

@@ -86,6 +86,16 @@ def run_one(run: Run, out: Path, steps_done=None) -> dict:
             "steps_per_second": run.steps / seconds, "run": {**asdict(run), "task": asdict(run.task)}}
 
 
+SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "toy_task"
+
+
+def shipped_runs(folder: Path = SHIPPED) -> dict[str, Path]:
+    """The checkpoints a run of this script left in `folder`: {"baseline-seed0": folder, ...}, sorted."""
+    if not folder.is_dir():
+        return {}
+    return {run.name: run for run in sorted(folder.iterdir()) if (run / "model.safetensors").exists()}
+
+
 def summary(results: list[dict]) -> dict[str, tuple[float, float]]:
     """model -> (mean, sample std) of the error rate in %, over its seeds."""
     table = {}

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.mta import MTAttention
-from models.toy_task import VOCAB, ToyTask, make_batch
+from models.toy_task import VOCAB, ToyTask, decode, encode, make_batch
 
 
 @dataclass(frozen=True)
@@ -160,3 +160,29 @@ def load_toy_model(folder: Path) -> tuple[ToyTransformer, ToyTask]:
     model = ToyTransformer(ToyModelConfig(**config))
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     return model.eval(), ToyTask(**saved["task"])
+
+
+@dataclass(frozen=True)
+class ToyReading:
+    """What a trained model does with one prompt: its answer and where it found the block."""
+
+    answer: str
+    maps: list[torch.Tensor]  # per layer (H, T, T), on the prompt and the answer it gave
+    block_share: torch.Tensor  # (L, H) attention of the '=' position on the answer block
+    found_layer: int  # the layer where that share, averaged over heads, peaks
+
+
+@torch.no_grad()
+def read_prompt(model: ToyTransformer, task: ToyTask, prompt: str, block: int) -> ToyReading:
+    """Run one prompt: the greedy answer, every layer's maps and the layer where the block is found."""
+    ids = torch.tensor([encode(prompt)])
+    given = answer(model, task, ids)[0]
+    _, maps = model(torch.cat([ids[0], given])[None])
+    share = block_attention(model, task, ids[0], block)
+    return ToyReading(decode(given), [m[0] for m in maps], share, int(share.mean(-1).argmax()))
+
+
+def learned_kernels(model: ToyTransformer) -> list[torch.Tensor]:
+    """Each layer's key-query kernels (H, c_q, c_k); empty for the baseline."""
+    return [block.attention.kernel.detach() for block in model.blocks if block.attention.kernel is not None]
+

@@ -76,3 +76,30 @@ def make_batch(task: ToyTask, rng: random.Random, size: int) -> tuple[torch.Tens
     start = task.prompt_length  # the first answer token is predicted from the '=' position
     targets[:, start - 1 : start - 1 + task.answer_length] = tokens[:, start : start + task.answer_length]
     return tokens, targets
+
+
+class PromptError(ValueError):
+    """A typed prompt does not fit the task; the message says why, for the user."""
+
+
+def parse_prompt(task: ToyTask, text: str) -> tuple[str, int]:
+    """A typed prompt checked against the task's shape -> (prompt, index of the block holding the query).
+
+    Accepts "abcde.fghij.…#xy" with or without the final '='; the model's positions are fixed, so the
+    number of blocks and letters per block must match the ones it was trained on.
+    """
+    text = text.strip().lower().removesuffix(ANSWER)
+    if text.count(QUERY) != 1:
+        raise PromptError(f"Write the blocks, then one '{QUERY}' and the {task.query_letters} query letters.")
+    body, query = text.split(QUERY)
+    blocks = body.split(SEPARATOR)
+    if len(blocks) != task.blocks or any(len(b) != task.block_size for b in blocks):
+        raise PromptError(f"These models read exactly {task.blocks} blocks of {task.block_size} letters, "
+                          f"separated by '{SEPARATOR}'.")
+    if len(query) != task.query_letters or any(ch not in LETTERS for ch in body.replace(SEPARATOR, "") + query):
+        raise PromptError(f"Use the letters a-z only, and exactly {task.query_letters} after '{QUERY}'.")
+    holding = [i for i, b in enumerate(blocks) if all(ch in b for ch in query)]
+    if len(holding) != 1:
+        raise PromptError(f"Exactly one block must hold every query letter; here {len(holding)} do.")
+    return body + QUERY + query + ANSWER, holding[0]
+

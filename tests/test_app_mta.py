@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import start_app
+from tests.apptest import open_view, rerun, start_app
 
 
 @pytest.fixture
@@ -65,3 +65,37 @@ def test_an_even_key_width_is_explained(app):
     app.number_input(key="mta_ck").set_value(4)
     app.run()
     assert any("must be odd" in e.value for e in app.error)
+
+
+def _open_toy(app: AppTest) -> AppTest:
+    return open_view(app, "mta_view", "Trained on the toy task")
+
+
+def test_the_toy_tab_shows_both_trained_models_their_answers_and_the_learned_kernels(app):
+    _open_toy(app)
+    verdicts = [m.value for m in (*app.success, *app.error)]
+    assert len(verdicts) == 2 and all(v.startswith("Answer `") for v in verdicts)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in app.get("plotly_chart")]
+    assert any(t.startswith("baseline · layer") for t in titles) and any(t.startswith("mta · layer") for t in titles)
+    assert sum(t.startswith("layer ") for t in titles) == 4  # the MTA model's kernels, one figure per layer
+    assert any("Error rates" in e.label for e in app.expander)
+
+
+def test_a_typed_prompt_is_answered_and_a_bad_one_explained(app):
+    _open_toy(app)
+    app.text_input(key="toy_prompt").set_value("abcde.fghij.klmno.pqrst.uvwxy.zabcd.efghi.jklmn#uw")
+    rerun(app)
+    assert any("the block holding both letters: **4**" in m.value for m in app.markdown)
+    app.text_input(key="toy_prompt").set_value("abc#de")
+    rerun(app)
+    assert [e.value for e in app.error] == ["These models read exactly 8 blocks of 5 letters, separated by '.'."]
+
+
+def test_switching_tabs_keeps_the_text_and_kernel_choices(app):
+    app.text_area(key="mta_text").set_value("Tabs must not forget this.")
+    app.selectbox(key="mta_preset").set_value("box")
+    rerun(app)
+    _open_toy(app)
+    open_view(app, "mta_view", "Convolved maps on a real model")
+    assert app.text_area(key="mta_text").value == "Tabs must not forget this."
+    assert app.selectbox(key="mta_preset").value == "box"

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
-from models.toy_task import ANSWER, LETTERS, QUERY, SEPARATOR, VOCAB, ToyTask, decode, make_batch, make_example
+from models.toy_task import (
+    ANSWER,
+    LETTERS,
+    QUERY,
+    SEPARATOR,
+    VOCAB,
+    PromptError,
+    ToyTask,
+    decode,
+    make_batch,
+    make_example,
+    parse_prompt,
+)
 
 
 @pytest.mark.parametrize("variant", ["all", "first", "last"])
@@ -43,3 +56,23 @@ def test_batches_put_targets_only_on_the_answer():
 def test_the_same_seed_gives_the_same_examples():
     task = ToyTask()
     assert make_example(task, random.Random(7)) == make_example(task, random.Random(7))
+
+
+def test_a_typed_prompt_is_checked_against_the_task():
+    task = ToyTask(3, 3)
+    assert parse_prompt(task, " ABC.def.ghi#bc ") == ("abc.def.ghi#bc=", 0)
+    assert parse_prompt(task, "abc.def.ghi#fd=") == ("abc.def.ghi#fd=", 1)
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("abc.def.ghi", "one '#'"),
+    ("abc.def#bc", "exactly 3 blocks of 3"),
+    ("abc.defg.hi#bc", "exactly 3 blocks of 3"),
+    ("abc.def.ghi#b", "exactly 2 after"),
+    ("ab1.def.ghi#ab", "letters a-z"),
+    ("abc.abd.ghi#ab", "here 2 do"),
+    ("abc.def.ghi#xy", "here 0 do"),
+])
+def test_bad_prompts_say_what_is_wrong(text, says):
+    with pytest.raises(PromptError, match=re.escape(says)):
+        parse_prompt(ToyTask(3, 3), text)

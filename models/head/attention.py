@@ -21,6 +21,18 @@ def orthogonal_linear(dim_in: int, dim_out: int, bias: bool = True) -> nn.Linear
     return layer
 
 
+def attention_weights(queries: torch.Tensor, keys: torch.Tensor, heads: int) -> torch.Tensor:
+    """Softmax(q k^T / sqrt(d)) per head for projected queries (B, Q, H*d) and keys (B, N, H*d): (B, H, Q, N).
+
+    Computed in float32 whatever the input dtype: no overflow in half precision.
+    """
+    b, q_len, width = queries.shape
+    d = width // heads
+    q = queries.float().view(b, q_len, heads, d).transpose(1, 2) / math.sqrt(d)  # (B, H, Q, d), scaled here:
+    k = keys.float().view(b, keys.shape[1], heads, d).transpose(1, 2)  # (B, H, N, d)   Q*d divisions, not Q*N
+    return (q @ k.transpose(-1, -2)).softmax(dim=-1)  # (B, H, Q, N)
+
+
 class HeadAttention(nn.Module):
     """Queries (B, Q, C) attend over tokens (B, N, C) with H heads; softmax in float32."""
 
@@ -34,11 +46,7 @@ class HeadAttention(nn.Module):
     def forward(self, queries: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (output (B, Q, C), weights (B, H, Q, N)): every head's weights, for inspection."""
         b, q_len, c = queries.shape
-        n = tokens.shape[1]
-        q = self.query(queries).view(b, q_len, self.heads, self.head_dim).transpose(1, 2)  # (B, H, Q, d)
-        k = self.key(tokens).view(b, n, self.heads, self.head_dim).transpose(1, 2)  # (B, H, N, d)
-        v = self.value(tokens).view(b, n, self.heads, self.head_dim).transpose(1, 2)  # (B, H, N, d)
-        scores = q.float() @ k.float().transpose(-1, -2) / math.sqrt(self.head_dim)  # (B, H, Q, N)
-        weights = scores.softmax(dim=-1)  # float32 whatever the input dtype: no overflow in half precision
+        weights = attention_weights(self.query(queries), self.key(tokens), self.heads)  # (B, H, Q, N)
+        v = self.value(tokens).view(b, -1, self.heads, self.head_dim).transpose(1, 2)  # (B, H, N, d)
         context = (weights.to(v.dtype) @ v).transpose(1, 2).reshape(b, q_len, c)  # (B, Q, C)
         return self.out(context), weights

@@ -19,7 +19,7 @@ def test_orthogonal_linear_starts_orthonormal(dim_in, dim_out):
 def test_every_projection_of_a_new_head_is_orthogonal():
     head = AttentionHead(HeadConfig(dim=48, keep=8, heads=4, sizes=(16, 32)))
     linears = [m for m in head.modules() if isinstance(m, torch.nn.Linear)]
-    assert len(linears) == 3 * 4 + 1  # reducer, attention norm, pooling: q k v out; the projection
+    assert len(linears) == 2 + 2 * 4 + 1  # reducer q k; attention norm and pooling q k v out; projection
     for layer in linears:
         w = layer.weight.detach()
         small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
