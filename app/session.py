@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
@@ -16,6 +17,10 @@ from components.export import figure_config
 from components.heatmaps import attention_mosaic
 from models.capture import AttentionCapture, CaptureError, capture_image, capture_text
 from models.focus import rollout_focus
+from models.head.features import backbone_tokens, input_size, load_photos
+from models.head.focus import HeadReading, read_photo
+from models.head.head import AttentionHead, HeadLoadError, HeadOutput, load_head
+from models.head.search import PhotoIndex, build_index, head_output, index_entries
 from models.head_stats import head_statistics, sink_groups
 from models.images import ImageInputError, open_photo
 from models.loading import LoadedModel, ModelLoadError, load_model, pack_ready, prepare_pack
@@ -29,6 +34,7 @@ from models.toy_task import ToyTask
 from models.walkthrough import Walkthrough, attention_walkthrough
 
 OTHER = "Other: a hub id or a folder…"
+MAX_INDEX = 400  # photos and crops the search view embeds (about 0.1 s each on a CPU)
 T = TypeVar("T")
 
 
@@ -260,3 +266,54 @@ def cached_toy_reading(run: str, prompt: str, block: int) -> ToyReading:
     """One trained toy model's answer, maps and block-finding layer for one prompt."""
     model, task = cached_toy_runs()[run]
     return read_prompt(model, task, prompt, block)
+
+
+# --- the Attention Head of seed 000 ---------------------------------------------------------------
+
+HEAD_FOLDER = Path(__file__).resolve().parents[1] / "assets" / "attention_head"
+
+
+@st.cache_resource(show_spinner="Loading the attention head…")
+def _cached_head(folder: str) -> AttentionHead:
+    return load_head(Path(folder))[0]
+
+
+def cached_head(folder: str) -> AttentionHead | None:
+    """The trained head in `folder`, or None with the reason shown in the page."""
+    if not (Path(folder) / "config.json").exists():
+        st.error(f"No trained head in {folder}: run `python -m models.head.train` (see the README).")
+        return None
+    try:
+        return _cached_head(folder)
+    except HeadLoadError as error:
+        st.error(str(error))
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=24, ttl=3600)
+def cached_head_reading(key: ImageInput, folder: str, _capture: AttentionCapture) -> HeadReading:
+    """The head's focus, anchor share and kept patches on one captured photo."""
+    return read_photo(_cached_head(folder), _capture)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4, ttl=3600)
+def cached_photo_index(model: tuple[str, str, str], head_folder: str, photo_folder: str,
+                       crops: int) -> tuple[PhotoIndex, list[np.ndarray]]:
+    """The photos of a folder and their crops, embedded by the head: (index, square pixels per entry)."""
+    loaded = cached_model(*model)
+    names, photos = load_photos(Path(photo_folder))
+    if len(photos) * (crops + 1) > MAX_INDEX:
+        raise ValueError(f"{len(photos)} photos × {crops + 1} entries is over the {MAX_INDEX} this page indexes.")
+    labels, images = index_entries(names, photos, crops, input_size(loaded))
+    with st.spinner(f"Indexing {len(images)} photos and crops with {loaded.name} and the head…"):
+        index = build_index(loaded, _cached_head(head_folder), labels, images)
+    return index, [np.asarray(image) for image in images]
+
+
+@st.cache_data(show_spinner=False, max_entries=12, ttl=3600)
+def cached_query(model: tuple[str, str, str], head_folder: str, digest: str, _data: bytes) -> HeadOutput:
+    """The head's output for a query photo, squashed to the backbone's square input like the index."""
+    loaded = cached_model(*model)
+    photo = open_photo(_data).image
+    size = input_size(loaded)
+    return head_output(_cached_head(head_folder), backbone_tokens(loaded, [photo.resize((size, size))]))

@@ -36,7 +36,7 @@ def _cell_size(pixels: np.ndarray, rows: int, cols: int) -> tuple[float, float]:
 
 
 def focus_overlays(
-    pixels: np.ndarray,
+    pixels: np.ndarray | Sequence[np.ndarray],
     maps: np.ndarray,
     titles: Sequence[str],
     *,
@@ -50,20 +50,25 @@ def focus_overlays(
 ) -> go.Figure:
     """(K, rows, cols) maps over the (H, W, 3) photo, one panel each, on one shared colour scale (0..zmax).
 
+    `pixels` may also be K photos of one size, one per panel (search results, each with its own map).
+
     `marker`: a (row, col) patch outlined in every panel (the query of a patch view).
     `hover_cells`: name the patch under the pointer (off for per-pixel maps, where it would be large).
     """
     count, rows, cols = maps.shape
+    photos = [pixels] * count if isinstance(pixels, np.ndarray) and pixels.ndim == 3 else list(pixels)
+    if len(photos) != count or len({photo.shape for photo in photos}) != 1:
+        raise ValueError("one photo, or one photo per map, all of one size")
     grid_rows = -(-count // columns)
-    cell_h, cell_w = _cell_size(pixels, rows, cols)
-    height, width = pixels.shape[:2]
-    uri = _data_uri(pixels)
+    cell_h, cell_w = _cell_size(photos[0], rows, cols)
+    height, width = photos[0].shape[:2]
+    uris = {id(photo): _data_uri(photo) for photo in photos}  # the same photo is encoded once
     fig = make_subplots(grid_rows, min(columns, count), subplot_titles=[html.escape(t) for t in titles],
                         horizontal_spacing=0.02, vertical_spacing=0.06)
     top = float(np.nanmax(maps)) if zmax is None else zmax
     for index, focus in enumerate(maps):
         r, c = divmod(index, columns)
-        fig.add_trace(go.Image(source=uri, hoverinfo="skip"), row=r + 1, col=c + 1)
+        fig.add_trace(go.Image(source=uris[id(photos[index])], hoverinfo="skip"), row=r + 1, col=c + 1)
         fig.add_trace(
             go.Heatmap(
                 z=focus, x0=cell_w / 2, dx=cell_w, y0=cell_h / 2, dy=cell_h, opacity=opacity,

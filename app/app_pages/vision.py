@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import streamlit as st
-from session import figure_format_control, image_capture, model_picker
-from views import vision_patch, vision_pooling, vision_rollout, vision_saliency
+from session import figure_format_control, image_capture, keep_widget_state, model_picker
+from views import vision_head, vision_patch, vision_pooling, vision_rollout, vision_saliency, vision_search
 
 from components.markdown import escape_markdown
 from components.overlays import COLORMAPS
@@ -21,7 +21,8 @@ EXAMPLES = {
     "Cameraman, greyscale (CC0)": "camera.png",
 }
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
-VIEWS = ("Pooling focus", "Any patch", "Rollout", "Attention vs saliency")
+VIEWS = ("Pooling focus", "Any patch", "Rollout", "Attention vs saliency", "Attention head (seed 000)",
+         "Photo search")
 
 st.title("Vision attention")
 st.caption(
@@ -68,7 +69,8 @@ download_col.download_button(
     help="Every layer's weights and scores, the grid, the photo as seen, pooling focus per head and rollout.",
 )
 
-pooling, patch, rollout, saliency = st.tabs(VIEWS, key="vision_view", on_change="rerun")
+keep_widget_state("search_folder", "search_crops", "search_size", "search_k")
+pooling, patch, rollout, saliency, head, search = st.tabs(VIEWS, key="vision_view", on_change="rerun")
 if pooling.open:
     with pooling:
         vision_pooling.render(capture)
@@ -81,3 +83,9 @@ if rollout.open:
 if saliency.open:
     with saliency:
         vision_saliency.render(key, capture, loaded.name)
+if head.open:
+    with head:
+        vision_head.render(model_key, data)
+if search.open:
+    with search:
+        vision_search.render(model_key, data)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from models.head.head import HeadOutput
+from models.capture import AttentionCapture
+from models.head.head import AttentionHead, HeadOutput, patch_entropy
 
 
 def head_focus(output: HeadOutput, example: int, first_patch: int, rows: int, cols: int,
@@ -32,3 +35,33 @@ def kept_mask(output: HeadOutput, example: int, first_patch: int, rows: int, col
     mask = torch.zeros(output.received.shape[-1], dtype=torch.bool)
     mask[output.kept[example].cpu()] = True
     return mask[first_patch : first_patch + rows * cols].reshape(rows, cols)
+
+
+@dataclass(frozen=True)
+class HeadReading:
+    """The head on one captured photo: where each pooling head looks, and what the reducer kept."""
+
+    focus: torch.Tensor  # (H, rows, cols) pooling weight per patch, anchor left out
+    anchor_share: torch.Tensor | None  # (H,) weight on the anchor token
+    kept: torch.Tensor  # (rows, cols) True where the reducer kept the patch's token
+    received: torch.Tensor  # (rows, cols) attention each patch received in the reducer
+    entropy_bits: torch.Tensor  # (H,) entropy of each pooling head over the reduced tokens
+    kept_special: int  # kept tokens that are not patches (CLS, registers)
+
+
+@torch.no_grad()
+def read_photo(head: AttentionHead, capture: AttentionCapture) -> HeadReading:
+    """Run the head on a capture's last hidden state (the tokens it was trained on)."""
+    if capture.hidden is None or capture.grid is None:
+        raise ValueError("this capture has no image tokens for the head")
+    if capture.hidden.shape[-1] != head.config.dim:
+        raise ValueError(f"the head reads {head.config.dim}-wide tokens; {capture.model_name} gives "
+                         f"{capture.hidden.shape[-1]}")
+    grid = capture.grid
+    output = head(capture.hidden[None].float())
+    anchored = head.anchor is not None
+    place = (0, grid.first_patch, grid.rows, grid.cols)
+    received = output.received[0, grid.patches].reshape(grid.rows, grid.cols)
+    return HeadReading(head_focus(output, *place, anchored), None if not anchored else output.pooling[0, :, -1],
+                       kept_mask(output, *place), received, patch_entropy(output, anchored)[0],
+                       int((output.kept[0] < grid.first_patch).sum()))

@@ -65,6 +65,10 @@ class AttentionHead(nn.Module):
         return None if self.anchor is None else output.pooling[..., -1]
 
 
+class HeadLoadError(ValueError):
+    """A head checkpoint is missing pieces or was written by another version; the message says so."""
+
+
 def save_head(head: AttentionHead, folder: Path, extra: dict | None = None) -> Path:
     """Weights (anchor included) as safetensors and the config (plus `extra`, e.g. training args) as JSON."""
     from safetensors.torch import save_file
@@ -79,10 +83,15 @@ def load_head(folder: Path) -> tuple[AttentionHead, dict]:
     """The head saved by save_head, in eval mode, and everything else its config.json holds."""
     from safetensors.torch import load_file
 
-    saved = json.loads((Path(folder) / "config.json").read_text())
-    config = saved.pop("head")
-    head = AttentionHead(HeadConfig(**{**config, "sizes": tuple(config["sizes"])}))
-    head.load_state_dict(load_file(str(Path(folder) / "head.safetensors")))
+    try:
+        saved = json.loads((Path(folder) / "config.json").read_text())
+        config = saved.pop("head")
+        head = AttentionHead(HeadConfig(**{**config, "sizes": tuple(config["sizes"])}))
+        head.load_state_dict(load_file(str(Path(folder) / "head.safetensors")))
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        raise HeadLoadError(f"{folder} does not hold a head this version can load ({reason}). "
+                            "Train one with `python -m models.head.train`.") from error
     return head.eval(), saved
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
 
-from models.head.features import backbone_tokens
+from models.head.features import backbone_tokens, input_size
+from models.head.focus import head_focus
 from models.head.head import AttentionHead, HeadOutput
+from models.head.views import Item, item_image, random_box
 from models.loading import LoadedModel
 
 BASELINES = ("CLS", "mean of patches")
@@ -51,6 +54,12 @@ class PhotoIndex:
     names: list[str]
     tokens: torch.Tensor  # (I, N, C) backbone tokens, float16
     output: HeadOutput
+    grid: tuple[int, int, int]  # first patch token, rows, cols
+    anchored: bool
+
+    def focus(self, position: int) -> torch.Tensor:
+        """Where the head looks in one indexed photo, mean of its pooling heads: (rows, cols)."""
+        return head_focus(self.output, position, *self.grid, self.anchored).mean(0)
 
     def search(self, query: HeadOutput, size: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(scores (k,), positions (k,)) of the nearest photos to the first query, at one size."""
@@ -61,4 +70,23 @@ class PhotoIndex:
 def build_index(loaded: LoadedModel, head: AttentionHead, names: list[str], images) -> PhotoIndex:
     """Embed square images (already at the backbone's input size) into a PhotoIndex."""
     tokens = backbone_tokens(loaded, list(images))
-    return PhotoIndex(list(names), tokens.half(), head_output(head, tokens))
+    side = input_size(loaded) // loaded.model.config.patch_size
+    first_patch = tokens.shape[1] - side * side  # CLS and registers come first
+    return PhotoIndex(list(names), tokens.half(), head_output(head, tokens), (first_patch, side, side),
+                      head.anchor is not None)
+
+
+def index_entries(names: list[str], photos, crops_per_photo: int, size: int, seed: int = 0,
+                  area: tuple[float, float] = (0.1, 0.35)) -> tuple[list[str], list]:
+    """Each photo whole and `crops_per_photo` random crops of it, as square images: (labels, images)."""
+    rng = random.Random(seed)
+    labels, images = [], []
+    for number, (name, photo) in enumerate(zip(names, photos, strict=True)):
+        whole = Item(number, (0, 0, *photo.size))
+        labels.append(name)
+        images.append(item_image(photos, whole, size))
+        for k in range(crops_per_photo):
+            item = Item(number, random_box(*photo.size, rng, area))
+            labels.append(f"{name} · crop {k + 1}")
+            images.append(item_image(photos, item, size))
+    return labels, images
