@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from tests.apptest import open_view, rerun, start_app
 from tests.image_files import BAD, GOOD
 
-VIEWS = ("Pooling focus", "Any patch", "Rollout", "Attention vs saliency")
+VIEWS = ("Pooling focus", "Any patch", "Rollout", "Attention vs saliency", "Attention head (seed 000)", "Photo search")
 
 
 @pytest.fixture
@@ -94,3 +94,39 @@ def test_any_vision_family_from_a_folder_works_the_same_way(app, tmp_path, famil
         _open(app, view)
         assert not app.error
     assert any("has no saliency decoder" in i.value for i in app.info)
+
+
+def _titles(chart) -> list[str]:
+    return [a["text"] for a in json.loads(chart.proto.spec)["layout"].get("annotations", [])]
+
+
+def test_the_attention_head_tab_shows_each_pooling_head_the_anchor_and_the_kept_patches(app):
+    _open(app, "Attention head (seed 000)")
+    charts = app.get("plotly_chart")
+    assert _titles(charts[0]) == [f"pooling head {h}" for h in range(6)]
+    assert _titles(charts[1]) == ["backbone CLS, last layer (mean of heads)"]
+    assert _titles(charts[2])[0].startswith("kept by the reducer (")
+    table = app.dataframe[0].value
+    assert list(table.columns) == ["on the anchor", "on patches", "entropy (bits)"]
+    assert ((table["on the anchor"] > 0) & (table["on the anchor"] < 1)).all()
+    assert ((table["entropy (bits)"] >= 0) & (table["entropy (bits)"] <= 6 + 1e-6)).all()  # log2 64 = 6
+
+
+def test_photo_search_finds_the_photo_itself_first_at_every_size(app):
+    _open(app, "Photo search")
+    for size in (32, 256):
+        app.select_slider(key="search_size").set_value(size)
+        rerun(app)
+        titles = _titles(app.get("plotly_chart")[0])
+        assert len(titles) == 6 and titles[0].startswith("astronaut.png · 1.000")
+
+
+def test_photo_search_explains_a_missing_folder_and_keeps_the_photo(app, tmp_path):
+    _open(app, "Photo search")
+    app.text_input(key="search_folder").set_value(str(tmp_path / "nowhere"))
+    rerun(app)
+    assert [e.value for e in app.error] == ["That folder does not exist on the server."]
+    app.text_input(key="search_folder").set_value(str(tmp_path))
+    rerun(app)
+    assert app.error[0].value.startswith("no photos")
+    assert app.selectbox(key="example").value == "Astronaut (NASA, public domain)"

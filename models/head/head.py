@@ -81,6 +81,7 @@ def save_head(head: AttentionHead, folder: Path, extra: dict | None = None) -> P
 
 def load_head(folder: Path) -> tuple[AttentionHead, dict]:
     """The head saved by save_head, in eval mode, and everything else its config.json holds."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
@@ -88,7 +89,7 @@ def load_head(folder: Path) -> tuple[AttentionHead, dict]:
         config = saved.pop("head")
         head = AttentionHead(HeadConfig(**{**config, "sizes": tuple(config["sizes"])}))
         head.load_state_dict(load_file(str(Path(folder) / "head.safetensors")))
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as error:
         reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
         raise HeadLoadError(f"{folder} does not hold a head this version can load ({reason}). "
                             "Train one with `python -m models.head.train`.") from error

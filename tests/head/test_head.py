@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.head.head import AttentionHead, HeadConfig, load_head, patch_entropy, save_head
+from models.head.head import AttentionHead, HeadConfig, HeadLoadError, load_head, patch_entropy, save_head
 from models.head.losses import matryoshka_info_nce
 
 
@@ -76,3 +76,11 @@ def test_a_checkpoint_reproduces_embeddings_exactly(tmp_path):
     for size in head.config.sizes:
         assert torch.equal(a.embeddings[size], b.embeddings[size])
     assert torch.equal(a.pooling, b.pooling) and torch.equal(a.kept, b.kept)
+
+
+def test_a_damaged_checkpoint_says_what_to_do(tmp_path):
+    head = AttentionHead(HeadConfig(dim=32, keep=6, heads=4, sizes=(8, 16)))
+    folder = save_head(head, tmp_path / "head")
+    (folder / "head.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(HeadLoadError, match="python -m models.head.train"):
+        load_head(folder)
