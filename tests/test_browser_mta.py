@@ -27,3 +27,24 @@ def test_standard_and_convolved_maps_and_a_new_preset(page, app_url):
     assert "Traceback" not in page.inner_text("body")
     page.screenshot(path=str(ARTIFACTS / "mta-page.png"), full_page=True)
     assert page.external_requests == [] and page.dialogs == []
+
+
+def test_the_trained_toy_models_answer_in_the_browser(page, app_url):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(app_url + "/mta")
+    _wait_for_app(page)
+    page.get_by_role("tab", name="Trained on the toy task").click()
+    _wait_for_app(page)
+    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "mta · layer")
+    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "baseline · layer")
+    body = page.inner_text("body")
+    assert body.count("Answer ") == 2 and "Learned kernels" in body and "Traceback" not in body
+    page.get_by_label("…or type a prompt").fill("abc#de")
+    page.keyboard.press("Enter")
+    _wait_for_text(page, "[data-testid='stAlert']", "These models read exactly 8 blocks of 5 letters")
+    page.get_by_label("…or type a prompt").fill("")
+    page.keyboard.press("Enter")
+    _wait_for_app(page)
+    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "mta · layer")
+    page.screenshot(path=str(ARTIFACTS / "mta-toy.png"), full_page=True)
+    assert page.external_requests == [] and page.dialogs == []

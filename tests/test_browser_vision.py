@@ -66,3 +66,20 @@ def test_every_kind_of_bad_file_gives_its_message_in_the_browser(page, app_url, 
     _upload(page, name, make(), "image/png")
     _wait_for_text(page, "[data-testid='stAlert']", message)
     assert "Traceback" not in page.inner_text("body") and page.dialogs == []
+
+
+def test_the_attention_head_and_photo_search_tabs_draw_offline(page, app_url):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(app_url + "/vision")
+    _wait_for_app(page)
+    page.get_by_role("tab", name="Attention head (seed 000)").click()
+    _wait_for_app(page)
+    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "pooling head 5")
+    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "kept by the reducer")
+    page.screenshot(path=str(ARTIFACTS / "vision-head.png"), full_page=True)
+    page.get_by_role("tab", name="Photo search").click()
+    _wait_for_app(page)
+    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "astronaut.png · 1.000")
+    page.screenshot(path=str(ARTIFACTS / "vision-search.png"), full_page=True)
+    assert "Traceback" not in page.inner_text("body")
+    assert page.external_requests == [] and page.dialogs == []

@@ -57,3 +57,27 @@ def test_without_anchor_the_head_has_none(photos, tmp_path, dinov2):
     head, _ = load_head(main(["--images", str(photos), "--out", str(tmp_path / "h"), "--steps", "2", "--no-anchor",
                               *TINY]))
     assert head.anchor is None and head.config.anchor is False
+
+
+def test_joint_training_changes_the_unfrozen_backbone_block_and_saves_it(photos, tmp_path, dinov2):
+    from safetensors.torch import load_file
+
+    from models.head.train import backbone_blocks
+
+    out = main(["--images", str(photos), "--out", str(tmp_path / "joint"), "--steps", "2", "--unfreeze", "1",
+                "--lr", "1e-2", *TINY])
+    saved = load_file(str(out / "backbone_blocks.safetensors"))
+    original = backbone_blocks(dinov2.model)[-1].state_dict()
+    assert set(saved) == {f"0.{name}" for name in original}
+    assert any(not torch.equal(saved[f"0.{name}"], value) for name, value in original.items())
+
+
+def test_captions_add_an_image_text_loss_and_a_saved_text_projection(photos, tmp_path, dinov2):
+    captions = tmp_path / "captions.json"
+    captions.write_text(json.dumps({"p0.png": "grey noise", "p1.png": "more noise", "p2.png": "loud noise",
+                                    "flat.jpg": "a flat colour"}))
+    out = main(["--images", str(photos), "--out", str(tmp_path / "captioned"), "--steps", "2",
+                "--captions", str(captions), *TINY])
+    assert (out / "text_projection.safetensors").exists()
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert all(row["loss"] == row["loss"] for row in log)  # finite, not NaN
