@@ -93,6 +93,8 @@ def test_a_typed_prompt_is_answered_and_a_bad_one_explained(app):
 
 def test_switching_tabs_keeps_the_text_and_kernel_choices(app):
     app.text_area(key="mta_text").set_value("Tabs must not forget this.")
+    next(b for b in app.button if b.label == "Show attention").click()
+    rerun(app)
     app.selectbox(key="mta_preset").set_value("box")
     rerun(app)
     _open_toy(app)

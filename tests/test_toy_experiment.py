@@ -37,7 +37,6 @@ def test_summary_is_mean_and_sample_std_in_percent():
     assert "| MTA | 10.0 / 30.0 / 20.0 | 20.0 ± 10.0 | 0.1 ± 0.1 |" in table  # the paper's N = 5 "all" figure
 
 
-@pytest.mark.skipif(not (SHIPPED / "results.json").exists(), reason="no shipped toy results")
 def test_the_shipped_checkpoints_give_the_error_rates_the_readme_quotes():
     results = json.loads((SHIPPED / "results.json").read_text())
     runs = shipped_runs()

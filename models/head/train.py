@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> Path:
         args.out.mkdir(parents=True, exist_ok=True)
         log_file.write_text("")
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)),
+        optimizer, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / max(1, args.steps))),
         last_epoch=start - 1 if start else -1,
     )
     command = "python -m models.head.train " + " ".join(sys.argv[1:] if argv is None else argv)
