@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, NamedTuple, TypeVar
@@ -294,6 +295,18 @@ def cached_head(folder: str) -> AttentionHead | None:
 def cached_head_reading(key: ImageInput, folder: str, _capture: AttentionCapture) -> HeadReading:
     """The head's focus, anchor share and kept patches on one captured photo."""
     return read_photo(_cached_head(folder), _capture)
+
+
+SEARCH_ROOTS_ENV = "ATTENTION_LENS_SEARCH_ROOTS"
+
+
+def search_roots() -> list[Path]:
+    """Folders the search view may index: the app's assets, plus any in $ATTENTION_LENS_SEARCH_ROOTS.
+
+    A deployed app must not let a visitor list and show arbitrary server folders.
+    """
+    extra = [Path(p).resolve() for p in os.environ.get(SEARCH_ROOTS_ENV, "").split(os.pathsep) if p]
+    return [HEAD_FOLDER.parent.resolve(), *extra]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4, ttl=3600)

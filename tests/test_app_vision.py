@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import open_view, rerun, start_app
+from tests.conftest import ROOT
 from tests.image_files import BAD, GOOD
 
 VIEWS = ("Pooling focus", "Any patch", "Rollout", "Attention vs saliency", "Attention head (seed 000)", "Photo search")
@@ -128,5 +129,9 @@ def test_photo_search_explains_a_missing_folder_and_keeps_the_photo(app, tmp_pat
     assert [e.value for e in app.error] == ["That folder does not exist on the server."]
     app.text_input(key="search_folder").set_value(str(tmp_path))
     rerun(app)
-    assert app.error[0].value.startswith("no photos")
+    assert app.error[0].value.startswith("Only folders inside ")  # not a folder the app was allowed to show
+    empty = ROOT / "assets" / "vendor"  # allowed, but holds no photos
+    app.text_input(key="search_folder").set_value(str(empty))
+    rerun(app)
+    assert app.error[0].value == f"Cannot index vendor: no photos (JPEG, PNG, WebP, BMP, GIF, TIFF) in {empty}"
     assert app.selectbox(key="example").value == "Astronaut (NASA, public domain)"

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from session import HEAD_FOLDER, cached_head, cached_photo_index, cached_query, overlay_style, show_figure
+from session import (
+    HEAD_FOLDER,
+    SEARCH_ROOTS_ENV,
+    cached_head,
+    cached_photo_index,
+    cached_query,
+    overlay_style,
+    search_roots,
+    show_figure,
+)
 
 from components.overlays import focus_overlays
 
@@ -25,13 +35,18 @@ def render(model_key: tuple[str, str, str], data: bytes) -> None:
     size = size_col.select_slider("Embedding size (Matryoshka)", head.config.sizes, head.config.sizes[-1],
                                   key="search_size")
     k = k_col.number_input("Results", 1, 12, 6, key="search_k")
-    if not Path(folder).is_dir():
+    path = Path(folder).expanduser().resolve()
+    if not path.is_dir():
         st.error("That folder does not exist on the server.")
         return
+    if not any(path.is_relative_to(root) for root in search_roots()):
+        st.error(f"Only folders inside {', '.join(str(r) for r in search_roots())} can be indexed. "
+                 f"Whoever runs the app can allow more with {SEARCH_ROOTS_ENV} (folders separated by '{os.pathsep}').")
+        return
     try:
-        index, pixels = cached_photo_index(backbone, str(HEAD_FOLDER), str(Path(folder).resolve()), int(crops))
-    except ValueError as error:
-        st.error(str(error))
+        index, pixels = cached_photo_index(backbone, str(HEAD_FOLDER), str(path), int(crops))
+    except (ValueError, OSError) as error:
+        st.error(f"Cannot index {path.name}: {error}")
         return
     query = cached_query(backbone, str(HEAD_FOLDER), hashlib.sha256(data).hexdigest(), data)
     scores, found = index.search(query, size, int(k))
