@@ -155,8 +155,9 @@ def main(argv: list[str] | None = None) -> Path:
             head.anchor.fill(source.mean_token().to(loaded.device))
         args.out.mkdir(parents=True, exist_ok=True)
         log_file.write_text("")
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / max(1, args.steps))),
+    steps = max(1, args.steps)
+    schedule = torch.optim.lr_scheduler.LambdaLR(  # 100 steps of warm-up, then cosine decay to 0
+        optimizer, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)),
         last_epoch=start - 1 if start else -1,
     )
     command = "python -m models.head.train " + " ".join(sys.argv[1:] if argv is None else argv)
