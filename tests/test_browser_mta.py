@@ -39,10 +39,10 @@ def test_the_trained_toy_models_answer_in_the_browser(page, app_url):
     _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "baseline · layer")
     body = page.inner_text("body")
     assert body.count("Answer ") == 2 and "Learned kernels" in body and "Traceback" not in body
-    page.get_by_label("…or type a prompt").fill("abc#de")
+    page.get_by_role("textbox", name="…or type a prompt").fill("abc#de")
     page.keyboard.press("Enter")
     _wait_for_text(page, "[data-testid='stAlert']", "These models read exactly 8 blocks of 5 letters")
-    page.get_by_label("…or type a prompt").fill("")
+    page.get_by_role("textbox", name="…or type a prompt").fill("")
     page.keyboard.press("Enter")
     _wait_for_app(page)
     _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "mta · layer")

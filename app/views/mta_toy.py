@@ -9,7 +9,6 @@ import streamlit as st
 from session import cached_toy_reading, cached_toy_runs, show_figure
 
 from components.heatmaps import attention_map, labelled_heatmap
-from components.markdown import escape_markdown
 from models.toy_experiment import SHIPPED
 from models.toy_model import learned_kernels
 from models.toy_task import PromptError, make_example, parse_prompt
@@ -70,8 +69,8 @@ def render() -> None:
         expected = prompt.split("#")[0].split(".")[block]
     else:
         prompt, expected, block = make_example(task, random.Random(number))
-    st.markdown(f"Prompt `{escape_markdown(prompt)}` · the block holding both letters: **{block}** "
-                f"(`{expected}`)")
+    # prompts and answers are only ever task tokens (a-z . # = _): safe inside code spans as they are
+    st.markdown(f"Prompt `{prompt}` · the block holding both letters: **{block}** (`{expected}`)")
 
     models = [name for name in (f"baseline-seed{seed}", f"mta-seed{seed}") if name in runs]
     heads = runs[models[0]][0].config.heads
@@ -84,7 +83,7 @@ def render() -> None:
         with column:
             st.subheader(LABELS[kind])
             verdict = st.success if reading.answer == expected else st.error
-            verdict(f"Answer `{escape_markdown(reading.answer)}` — "
+            verdict(f"Answer `{reading.answer}` — "
                     + ("right" if reading.answer == expected else f"wrong (the block is `{expected}`)"))
             share = reading.block_share.numpy()
             st.markdown(f"The `=` position pays **{share[reading.found_layer].mean():.0%}** of its attention "
