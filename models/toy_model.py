@@ -8,7 +8,6 @@ identity initialisation, no head mixing (the paper's toy configuration).
 from __future__ import annotations
 
 import json
-import math
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,6 +19,7 @@ from torch.nn import functional as F
 
 from models.mta import MTAttention
 from models.toy_task import VOCAB, ToyTask, decode, encode, make_batch
+from models.training import clipped_step, warmup_cosine
 
 
 @dataclass(frozen=True)
@@ -95,15 +95,14 @@ def error_rate(model: ToyTransformer, task: ToyTask, examples: int = 1000, seed:
     return wrong.float().mean().item()
 
 
-@torch.no_grad()
-def block_attention(model: ToyTransformer, task: ToyTask, prompt: torch.Tensor, block: int) -> torch.Tensor:
+def block_attention(maps: list[torch.Tensor], task: ToyTask, block: int) -> torch.Tensor:
     """Share of attention the '=' position pays to the answer block, per layer and head: (L, H).
 
-    The layer where this peaks is where the model finds the block: the answer is read from there.
+    `maps` are one example's maps per layer (H, T, T). The layer where this share peaks is where the model
+    finds the block: the answer is read from there.
     """
-    _, maps = model(prompt[None])  # L x (1, H, T, T)
     start = block * (task.block_size + 1)
-    rows = torch.stack([m[0, :, -1] for m in maps])  # (L, H, T): the '=' row of every head
+    rows = torch.stack([m[:, task.prompt_length - 1] for m in maps])  # (L, H, T): the '=' row of every head
     return rows[..., start : start + task.block_size].sum(-1)
 
 
@@ -120,20 +119,13 @@ def train(
     torch.manual_seed(seed)
     rng = random.Random(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    warmup = max(1, steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then cosine decay to 0
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * s / steps))
-    )
+    schedule = warmup_cosine(optimizer, steps, warmup=max(1, steps // 20))
     losses = []
     model.train()
     for step in range(steps):
         tokens, targets = make_batch(task, rng, batch_size)
         loss = loss_on(model, tokens, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
+        clipped_step(loss, optimizer, schedule)
         losses.append(loss.item())
         progress(step + 1, losses[-1])
     model.eval()
@@ -178,8 +170,9 @@ def read_prompt(model: ToyTransformer, task: ToyTask, prompt: str, block: int) -
     ids = torch.tensor([encode(prompt)])
     given = answer(model, task, ids)[0]
     _, maps = model(torch.cat([ids[0], given])[None])
-    share = block_attention(model, task, ids[0], block)
-    return ToyReading(decode(given), [m[0] for m in maps], share, int(share.mean(-1).argmax()))
+    maps = [m[0] for m in maps]  # per layer (H, T, T); causal, so the '=' row is the prompt's own
+    share = block_attention(maps, task, block)
+    return ToyReading(decode(given), maps, share, int(share.mean(-1).argmax()))
 
 
 def learned_kernels(model: ToyTransformer) -> list[torch.Tensor]:

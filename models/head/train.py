@@ -24,11 +24,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.head.anchor import dataset_mean
-from models.head.features import backbone_tokens, input_size, load_photos, view_features
+from models.head.features import backbone_tokens, input_size, load_photos, pixel_values, view_features
 from models.head.head import AttentionHead, HeadConfig, patch_entropy, save_head
 from models.head.losses import clamped_temperature, matryoshka_info_nce
 from models.head.views import augmented_view, random_items
 from models.loading import LoadedModel, load_model
+from models.training import clipped_step, warmup_cosine
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -98,13 +99,10 @@ class ViewSource:
             return self.cached[batch, first].float(), self.cached[batch, second].float()
         size = input_size(self.loaded)
         pixels = [[augmented_view(self.photos, self.items[int(i)], self.rng, size) for i in batch] for _ in range(2)]
-        with torch.enable_grad():
-            a, b = (self._tokens_with_grad(images) for images in pixels)
+        with torch.enable_grad():  # the unfrozen blocks learn from these
+            a, b = (self.loaded.model(pixel_values=pixel_values(self.loaded, images)).last_hidden_state
+                    for images in pixels)
         return a, b
-
-    def _tokens_with_grad(self, images) -> torch.Tensor:
-        inputs = self.loaded.processor(images=images, do_resize=False, do_center_crop=False, return_tensors="pt")
-        return self.loaded.model(pixel_values=inputs["pixel_values"].to(self.loaded.device)).last_hidden_state
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -155,11 +153,7 @@ def main(argv: list[str] | None = None) -> Path:
             head.anchor.fill(source.mean_token().to(loaded.device))
         args.out.mkdir(parents=True, exist_ok=True)
         log_file.write_text("")
-    steps = max(1, args.steps)
-    schedule = torch.optim.lr_scheduler.LambdaLR(  # 100 steps of warm-up, then cosine decay to 0
-        optimizer, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)),
-        last_epoch=start - 1 if start else -1,
-    )
+    schedule = warmup_cosine(optimizer, max(1, args.steps), warmup=100, start=start)
     command = "python -m models.head.train " + " ".join(sys.argv[1:] if argv is None else argv)
     extra = {"command": command.strip(), "training": {k: str(v) if isinstance(v, Path) else v
                                                      for k, v in vars(args).items()}}
@@ -192,11 +186,7 @@ def main(argv: list[str] | None = None) -> Path:
                 texts = text_projection(captions[present])  # (P, D)
                 loss = loss + sum(F.cross_entropy(out_a.embeddings[s] @ F.normalize(texts[:, :s], dim=-1).T
                                                   / temperature, target) for s in config.sizes)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
+            clipped_step(loss, optimizer, schedule)
             window.append(loss.item())
             progress.update(1)
             if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
