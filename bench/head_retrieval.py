@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from models.head.features import backbone_tokens, input_size, load_photos
+from models.head.features import backbone_tokens, input_size, load_photos, token_grid
 from models.head.head import load_head, patch_entropy
 from models.head.search import baseline_embeddings, head_output, recall_at
 from models.head.views import augmented_view, item_image, random_items
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> str:
     index_tokens = backbone_tokens(loaded, [item_image(photos, item, size) for item in items])
     query_tokens = backbone_tokens(loaded, [augmented_view(photos, item, view_rng, size) for item in items])
     truth = torch.arange(len(items))
-    first_patch = 1  # CLS first: DINOv2, ViT, CLIP (registers would follow it)
+    first_patch = token_grid(loaded, index_tokens)[0]  # after CLS (and registers, if any)
 
     lines = [f"{len(items)} items: crops covering {args.area[0]:.0%}-{args.area[1]:.0%} of one of {len(photos)} photos "
              f"({', '.join(names)}); one augmented query per item; backbone {args.backbone}.", "",
@@ -73,10 +73,11 @@ def main(argv: list[str] | None = None) -> str:
             lines.append(_recall_row(f"{label} ({folder.name})", dims, outputs[label][2].embeddings[dims],
                                      outputs[label][1].embeddings[dims], truth))
     if outputs:
+        pooling_heads = next(iter(outputs.values()))[0].config.heads
         lines += ["", "Pooling attention on the queries, mean per pooling head (entropy over the reduced tokens, "
                   "in bits; uniform = log2 M):", "",
-                  "| | " + " | ".join(f"head {h}" for h in range(next(iter(outputs.values()))[0].config.heads))
-                  + " |", "|---|" + "---|" * next(iter(outputs.values()))[0].config.heads]
+                  "| | " + " | ".join(f"head {h}" for h in range(pooling_heads)) + " |",
+                  "|---|" + "---|" * pooling_heads]
         for label, (head, _, query) in outputs.items():
             anchored = head.anchor is not None
             entropy = patch_entropy(query, anchored).mean(0)

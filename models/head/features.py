@@ -45,15 +45,28 @@ def input_size(loaded: LoadedModel) -> int:
     return int(size.get("height") or size.get("shortest_edge"))
 
 
+def token_grid(loaded: LoadedModel, tokens: torch.Tensor) -> tuple[int, int, int]:
+    """(first patch token, rows, cols) of backbone tokens (B, N, C) of square images at `input_size`.
+
+    Patches come last: whatever precedes them (CLS, registers) is N minus the patch count.
+    """
+    side = input_size(loaded) // loaded.model.config.patch_size
+    return tokens.shape[1] - side * side, side, side
+
+
+def pixel_values(loaded: LoadedModel, images: list[Image.Image]) -> torch.Tensor:
+    """The backbone's input (B, 3, S, S) for square RGB images already at `input_size`: normalised, not resized."""
+    inputs = loaded.processor(images=images, do_resize=False, do_center_crop=False, return_tensors="pt")
+    return inputs["pixel_values"].to(loaded.device, loaded.dtype)
+
+
 @torch.no_grad()
 def backbone_tokens(loaded: LoadedModel, images: list[Image.Image], batch_size: int = 32) -> torch.Tensor:
     """Last hidden states (B, N, C) in float32 for square images already at `input_size`."""
     out = []
     for start in range(0, len(images), batch_size):
         batch = [im.convert("RGB") for im in images[start : start + batch_size]]
-        inputs = loaded.processor(images=batch, do_resize=False, do_center_crop=False, return_tensors="pt")
-        pixels = inputs["pixel_values"].to(loaded.device, loaded.dtype)
-        out.append(loaded.model(pixel_values=pixels).last_hidden_state.float().cpu())
+        out.append(loaded.model(pixel_values=pixel_values(loaded, batch)).last_hidden_state.float().cpu())
     return torch.cat(out)
 
 

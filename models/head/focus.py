@@ -62,6 +62,7 @@ def read_photo(head: AttentionHead, capture: AttentionCapture) -> HeadReading:
     anchored = head.anchor is not None
     place = (0, grid.first_patch, grid.rows, grid.cols)
     received = output.received[0, grid.patches].reshape(grid.rows, grid.cols)
-    return HeadReading(head_focus(output, *place, anchored), None if not anchored else output.pooling[0, :, -1],
+    share = head.anchor_share(output)  # (1, H) or None
+    return HeadReading(head_focus(output, *place, anchored), None if share is None else share[0],
                        kept_mask(output, *place), received, patch_entropy(output, anchored)[0],
                        int((output.kept[0] < grid.first_patch).sum()))

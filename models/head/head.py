@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -38,7 +38,6 @@ class HeadOutput:
     pooling: torch.Tensor  # (B, H, M [+ 1]): per pooling head over the reduced tokens [, anchor last]
     kept: torch.Tensor  # (B, M - 1) backbone token positions the reducer kept
     received: torch.Tensor  # (B, N) attention each backbone token received in the reducer
-    extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class AttentionHead(nn.Module):

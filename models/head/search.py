@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from models.head.features import backbone_tokens, input_size
+from models.head.features import backbone_tokens, token_grid
 from models.head.focus import head_focus
 from models.head.head import AttentionHead, HeadOutput
 from models.head.views import Item, item_image, random_box
@@ -70,9 +70,7 @@ class PhotoIndex:
 def build_index(loaded: LoadedModel, head: AttentionHead, names: list[str], images) -> PhotoIndex:
     """Embed square images (already at the backbone's input size) into a PhotoIndex."""
     tokens = backbone_tokens(loaded, list(images))
-    side = input_size(loaded) // loaded.model.config.patch_size
-    first_patch = tokens.shape[1] - side * side  # CLS and registers come first
-    return PhotoIndex(list(names), tokens.half(), head_output(head, tokens), (first_patch, side, side),
+    return PhotoIndex(list(names), tokens.half(), head_output(head, tokens), token_grid(loaded, tokens),
                       head.anchor is not None)
 
 
