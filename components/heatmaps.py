@@ -102,6 +102,11 @@ def _unique_labels(tokens: Sequence[str]) -> list[str]:
     return [f"{html.escape(t)}·{i}" for i, t in enumerate(tokens)]
 
 
+def kernel_labels(c_q: int, c_k: int) -> tuple[list[str], list[str]]:
+    """Names of an MTA kernel's (c_q, c_k) rows, query offsets back, and columns, key offsets: 'q−1', 'k+0'."""
+    return [f"q−{c_q - 1 - i}" for i in range(c_q)], [f"k{j - c_k // 2:+d}" for j in range(c_k)]
+
+
 def labelled_heatmap(
     z: np.ndarray,
     row_labels: Sequence[str],

@@ -47,6 +47,7 @@ def focus_overlays(
     value_name: str = "attention",
     marker: tuple[int, int] | None = None,
     hover_cells: bool = True,
+    width: int = 1000,
 ) -> go.Figure:
     """(K, rows, cols) maps over the (H, W, 3) photo, one panel each, on one shared colour scale (0..zmax).
 
@@ -54,6 +55,7 @@ def focus_overlays(
 
     `marker`: a (row, col) patch outlined in every panel (the query of a patch view).
     `hover_cells`: name the patch under the pointer (off for per-pixel maps, where it would be large).
+    `width`: about how wide the figure will be drawn (px): the height follows, so panels fill it without blank bands.
     """
     count, rows, cols = maps.shape
     photos = [pixels] * count if isinstance(pixels, np.ndarray) and pixels.ndim == 3 else list(pixels)
@@ -61,7 +63,7 @@ def focus_overlays(
         raise ValueError("one photo, or one photo per map, all of one size")
     grid_rows = -(-count // columns)
     cell_h, cell_w = _cell_size(photos[0], rows, cols)
-    height, width = photos[0].shape[:2]
+    photo_height, photo_width = photos[0].shape[:2]
     uris = {id(photo): _data_uri(photo) for photo in photos}  # the same photo is encoded once
     fig = make_subplots(grid_rows, min(columns, count), subplot_titles=[html.escape(t) for t in titles],
                         horizontal_spacing=0.02, vertical_spacing=0.06)
@@ -84,11 +86,11 @@ def focus_overlays(
             y, x = marker[0] * cell_h, marker[1] * cell_w
             fig.add_shape(type="rect", x0=x, x1=x + cell_w, y0=y, y1=y + cell_h, row=r + 1, col=c + 1,
                           line=dict(color="#00e5ff", width=2))
-    fig.update_xaxes(visible=False, range=[0, width], constrain="domain")
-    fig.update_yaxes(visible=False, range=[height, 0], scaleanchor="x", constrain="domain")
+    fig.update_xaxes(visible=False, range=[0, photo_width], constrain="domain")
+    fig.update_yaxes(visible=False, range=[photo_height, 0], scaleanchor="x", constrain="domain")
     for axis in range(2, count + 1):  # keep every panel's aspect ratio
         fig.layout[f"yaxis{axis}"].scaleanchor = f"x{axis}"
-    panel = 1000 / min(columns, count) * height / width
+    panel = width / min(columns, count) * photo_height / photo_width
     fig.update_layout(
         height=int(min(1800, 60 + grid_rows * (panel + 40))), margin=dict(l=5, r=5, t=40, b=5),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from components.heatmaps import attention_map, attention_mosaic, downsample, head_grid
+from components.heatmaps import attention_map, attention_mosaic, downsample, head_grid, kernel_labels
 
 
 def test_downsample_is_the_block_mean_and_ignores_masked_cells():
@@ -78,3 +78,8 @@ def test_clipped_colour_range_keeps_exact_hover_values_and_says_so():
     assert "p99" in trace.colorbar.title.text
     full = attention_map(weights, [f"t{i}" for i in range(20)], mask=causal)
     assert full.data[0].zmax is None and "p99" not in full.data[0].colorbar.title.text
+
+
+def test_kernel_labels_name_query_offsets_back_and_key_offsets_around_the_centre():
+    rows, columns = kernel_labels(2, 5)
+    assert rows == ["q−1", "q−0"] and columns == ["k-2", "k-1", "k+0", "k+1", "k+2"]
