@@ -6,6 +6,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
@@ -167,7 +168,7 @@ def clip_percentile() -> float | None:
 
 def figure_format_control(container) -> None:
     """The PNG / SVG switch that sets what every figure's camera button downloads (see show_figure)."""
-    container.segmented_control("Figure downloads", ["PNG", "SVG"], key="figure_format", default="PNG",
+    container.segmented_control("Figure downloads", ["PNG", "SVG"], key="figure_format", default="PNG", required=True,
                                 help="The camera button on every figure downloads it in this format.")
 
 
@@ -235,9 +236,14 @@ def cached_saliency(key: ImageInput, _capture: AttentionCapture) -> np.ndarray |
     return None if decoder is None else saliency_map(decoder, _capture).numpy()
 
 
-def overlay_style() -> dict:
-    """Opacity and colormap chosen on the Vision page, as focus_overlays keywords."""
-    return dict(opacity=st.session_state.get("opacity", 0.6), colorscale=st.session_state.get("colormap", "Inferno"))
+PAGE_WIDTH = 1000  # px, roughly, of a figure across the whole page (wide layout)
+
+
+def overlay_style(share: float = 1.0) -> dict:
+    """focus_overlays keywords: the opacity and colormap chosen on the Vision page, and the figure's width
+    for a figure in a column holding `share` of the page (so its height fits the panels)."""
+    return dict(opacity=st.session_state.get("opacity", 0.6), colorscale=st.session_state.get("colormap", "Inferno"),
+                width=int(PAGE_WIDTH * share))
 
 
 @st.cache_data(show_spinner=False, max_entries=24, ttl=3600)
@@ -249,11 +255,16 @@ def cached_convolved(key: TextInput, layer: int, kernel: np.ndarray, pre_softmax
                           pre_softmax, None if mixing is None else torch.tensor(mixing)).numpy()
 
 
-def keep_widget_state(*keys: str) -> None:
-    """Keep these widgets' values while their tab is closed (Streamlit drops state of widgets not drawn)."""
-    for key in keys:
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
+def keep_widget_state(*views: ModuleType) -> None:
+    """Keep the values of these views' input widgets (each view's WIDGETS) while their tab is closed.
+
+    Tabs are drawn lazily, and Streamlit drops the state of every widget not drawn in a run: without this,
+    switching tabs would reset each closed tab's choices.
+    """
+    for view in views:
+        for key in view.WIDGETS:
+            if key in st.session_state:
+                st.session_state[key] = st.session_state[key]
 
 
 @st.cache_resource(show_spinner="Loading the toy-task checkpoints…")
@@ -289,6 +300,14 @@ def cached_head(folder: str) -> AttentionHead | None:
     except HeadLoadError as error:
         st.error(str(error))
         return None
+
+
+def head_backbone(head: AttentionHead, model: tuple[str, str, str]) -> tuple[str, str, str]:
+    """The model key of the backbone the head reads (same device and dtype), saying so when the sidebar differs."""
+    if head.config.backbone != model[0]:
+        st.info(f"The head was trained on **{head.config.backbone}** tokens, so this tab runs that backbone on the "
+                "photo, whatever model the sidebar shows.")
+    return (head.config.backbone, *model[1:])
 
 
 @st.cache_data(show_spinner=False, max_entries=24, ttl=3600)

@@ -86,6 +86,19 @@ def test_walkthrough_reproduces_the_model_for_the_chosen_token(app):
     assert scaled == pytest.approx(raw / 32, rel=0.01)
 
 
+def test_each_tab_keeps_its_choices_when_another_tab_was_open(app):
+    _open(app, "Q·K·V walkthrough")
+    app.selectbox(key="walk_token").set_value(2)
+    rerun(app)
+    _open(app, "Maps")
+    app.selectbox(key="statistic").set_value(app.selectbox(key="statistic").options[-1])
+    rerun(app)
+    _open(app, "Q·K·V walkthrough")
+    assert app.selectbox(key="walk_token").value == 2
+    _open(app, "Maps")
+    assert app.selectbox(key="statistic").value == app.selectbox(key="statistic").options[-1]
+
+
 def test_bertviz_tab_embeds_both_views_without_a_cdn(app):
     _open(app, "bertviz")
     frames = app.get("iframe")

@@ -62,6 +62,23 @@ def test_rollout_settings_and_saliency_agreement(app):
     assert "pooling focus, last layer" in table and "rollout" in table
 
 
+def test_each_tab_keeps_its_choices_across_tab_switches_and_a_bad_upload(app):
+    _open(app, "Rollout")
+    app.slider(key="discard").set_value(0.5)
+    rerun(app)
+    _open(app, "Any patch")
+    app.number_input(key="patch_row").set_value(3)
+    rerun(app)
+    _upload(app, "truncated.png", BAD["truncated.png"][0]())  # the page stops before drawing any tab
+    app.file_uploader(key="upload").clear()
+    rerun(app)
+    _open(app, "Pooling focus")
+    _open(app, "Rollout")
+    assert app.slider(key="discard").value == 0.5
+    _open(app, "Any patch")
+    assert app.number_input(key="patch_row").value == 3
+
+
 @pytest.mark.parametrize("name", list(BAD))
 def test_bad_files_give_a_message_and_the_page_recovers(app, name):
     make, message = BAD[name]
@@ -96,7 +113,7 @@ def test_any_vision_family_from_a_folder_works_the_same_way(app, tmp_path, famil
         assert not app.error
         if view == "Attention vs saliency":
             assert any("has no saliency decoder" in i.value for i in app.info)
-        if view == "Attention head (seed 000)":  # the head brings its own backbone, and says so
+        if view in ("Attention head (seed 000)", "Photo search"):  # the head brings its own backbone, and says so
             assert any("trained on **pack:dinov2-small** tokens" in i.value for i in app.info)
 
 
@@ -108,7 +125,7 @@ def test_the_attention_head_tab_shows_each_pooling_head_the_anchor_and_the_kept_
     _open(app, "Attention head (seed 000)")
     charts = app.get("plotly_chart")
     assert _titles(charts[0]) == [f"pooling head {h}" for h in range(6)]
-    assert _titles(charts[1]) == ["backbone CLS, last layer (mean of heads)"]
+    assert _titles(charts[1]) == ["backbone CLS (last layer)"]
     assert _titles(charts[2])[0].startswith("kept by the reducer (")
     table = app.dataframe[0].value
     assert list(table.columns) == ["on the anchor", "on patches", "entropy (bits)"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ARTIFACTS
-from tests.test_browser_text import _wait_for_app, _wait_for_text
+from tests.test_browser_text import _open_tab, _wait_for_app, _wait_for_text
 
 pytestmark = pytest.mark.browser
 
@@ -33,8 +33,7 @@ def test_the_trained_toy_models_answer_in_the_browser(page, app_url):
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(app_url + "/mta")
     _wait_for_app(page)
-    page.get_by_role("tab", name="Trained on the toy task").click()
-    _wait_for_app(page)
+    _open_tab(page, "Trained on the toy task")
     _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "mta · layer")
     _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "baseline · layer")
     body = page.inner_text("body")

@@ -10,18 +10,13 @@ import numpy as np
 import pytest
 
 from tests.conftest import ARTIFACTS
-from tests.test_browser_text import _submit, _wait_for_app, _wait_for_text
+from tests.test_browser_text import _open_tab, _submit, _wait_for_app, _wait_for_text
 
 pytestmark = pytest.mark.browser
 
 VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz")
 FIGURES = {"Maps": 3, "Single vs multi-head": 4, "Q·K·V walkthrough": 7, "bertviz": 0}
 EVIL = "</script><script>alert(1)</script><img src=x onerror=alert(2)>"
-
-
-def _open(page, view: str):
-    page.get_by_role("tab", name=view).click()
-    _wait_for_app(page)
 
 
 def _plots(page) -> int:
@@ -40,7 +35,7 @@ def _bertviz_frames(page):
 
 def _visit_every_tab(page, expect_text: str):
     for view in VIEWS:
-        _open(page, view)
+        _open_tab(page, view)
         if view == "bertviz":
             frames = _bertviz_frames(page)
             assert len(frames) == 2
@@ -88,8 +83,10 @@ def test_figures_download_as_png_and_svg(page, app_url, image_format):
     _wait_for_app(page)
     chart = page.locator("[data-testid='stPlotlyChart']").last
     chart.hover()
+    # plotly titles the camera button by format: clicking only once it says the new one avoids racing the rerun
+    title = "Download plot as a PNG" if image_format == "PNG" else "Download plot"
     with page.expect_download(timeout=60_000) as download:
-        chart.locator(".modebar-btn[data-title^='Download plot']").click()
+        chart.locator(f".modebar-btn[data-title='{title}']").click()
     data = Path(download.value.path()).read_bytes()
     assert download.value.suggested_filename == f"attention-L0-H0.{image_format.lower()}"
     if image_format == "PNG":

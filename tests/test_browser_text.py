@@ -16,6 +16,12 @@ def _wait_for_app(page, timeout=120_000):
     )
 
 
+def _open_tab(page, name: str):
+    """Click a tab and wait for the rerun it starts to finish."""
+    page.get_by_role("tab", name=name).click()
+    _wait_for_app(page)
+
+
 def _submit(page, text: str):
     area = page.get_by_label("Text", exact=True)
     area.fill(text)

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import ARTIFACTS, ROOT
 from tests.image_files import BAD
-from tests.test_browser_text import _wait_for_app, _wait_for_text
+from tests.test_browser_text import _open_tab, _wait_for_app, _wait_for_text
 
 pytestmark = pytest.mark.browser
 
@@ -42,8 +42,7 @@ def test_upload_a_photo_see_its_focus_then_a_broken_file_only_gives_a_message(pa
 def test_clicking_a_patch_makes_it_the_query(page, app_url):
     page.goto(app_url + "/vision")
     _wait_for_app(page)
-    page.get_by_role("tab", name="Any patch").click()
-    _wait_for_app(page)
+    _open_tab(page, "Any patch")
     _wait_for_text(page, "[data-testid='stMarkdown']", "as the query")
     picker = page.locator("[data-testid='stPlotlyChart']").first
     picker.locator(".heatmaplayer, .imagelayer image, .layer-above").first.wait_for()
@@ -72,13 +71,11 @@ def test_the_attention_head_and_photo_search_tabs_draw_offline(page, app_url):
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(app_url + "/vision")
     _wait_for_app(page)
-    page.get_by_role("tab", name="Attention head (seed 000)").click()
-    _wait_for_app(page)
+    _open_tab(page, "Attention head (seed 000)")
     _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "pooling head 5")
     _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "kept by the reducer")
     page.screenshot(path=str(ARTIFACTS / "vision-head.png"), full_page=True)
-    page.get_by_role("tab", name="Photo search").click()
-    _wait_for_app(page)
+    _open_tab(page, "Photo search")
     _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "astronaut.png · 1.000")
     page.screenshot(path=str(ARTIFACTS / "vision-search.png"), full_page=True)
     assert "Traceback" not in page.inner_text("body")

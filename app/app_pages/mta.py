@@ -6,6 +6,8 @@ from views import mta_convolved, mta_toy
 
 VIEWS = ["Convolved maps on a real model", "Trained on the toy task"]
 
+# before any st.stop: a failed input must not reset the closed tabs' choices
+keep_widget_state(mta_convolved, mta_toy)
 st.title("Multi-Token Attention")
 st.caption(
     "Multi-Token Attention (Golovneva et al., 2025) lets each attention weight depend on several "
@@ -14,7 +16,6 @@ st.caption(
     "here on the paper's toy task, one with MTA and one without."
 )
 picked = model_picker("text")
-keep_widget_state(*mta_convolved.WIDGETS, *mta_toy.WIDGETS)
 convolved, toy = st.tabs(VIEWS, key="mta_view", on_change="rerun")
 if convolved.open:
     with convolved:

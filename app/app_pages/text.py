@@ -1,7 +1,7 @@
 """Text page: type a sentence, see every layer's and head's attention in four views of one forward pass."""
 
 import streamlit as st
-from session import TextInput, capture_of, figure_format_control, model_picker, text_capture
+from session import TextInput, capture_of, figure_format_control, keep_widget_state, model_picker, text_capture
 from views import text_bertviz, text_heads, text_maps, text_walkthrough
 
 from models.export import capture_npz, npz_size
@@ -10,6 +10,8 @@ DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 MAX_TOKENS = 512
 VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz")
 
+# before any st.stop: a failed input must not reset the closed tabs' choices
+keep_widget_state(text_maps, text_heads, text_walkthrough, text_bertviz)
 st.title("Text attention")
 st.caption(
     "Every layer and head of a real pretrained model, captured from its forward pass: "
@@ -50,14 +52,14 @@ pick_layer, pick_head, pick_colour, pick_format, download = st.columns([1, 1, 1.
 layer = pick_layer.selectbox("Layer", range(capture.num_layers), key="layer", format_func=lambda i: f"Layer {i}")
 head = pick_head.selectbox("Head", range(capture.num_heads), key="head", format_func=lambda i: f"Head {i}")
 pick_colour.segmented_control(
-    "Colour range", ["0 – max", "0 – 99th pct"], key="colour_range", default="0 – 99th pct",
+    "Colour range", ["0 – max", "0 – 99th pct"], key="colour_range", default="0 – 99th pct", required=True,
     help="99th percentile: a few very large weights (a causal map's first row is 1.0) no longer darken "
          "everything else; hover values stay exact.",
 )
 figure_format_control(pick_format)
 download.download_button(
     f"Download the capture (.npz, {npz_size(capture) / 1e6:.0f} MB)", data=lambda: capture_npz(capture_of(key)),
-    file_name="attention-capture.npz", mime="application/octet-stream", on_click="ignore", icon="⬇️",
+    file_name="attention-capture.npz", mime="application/octet-stream", on_click="ignore", icon=":material/download:",
     help="Weights, scores, mask, queries/keys/values, tokens and model id; layout in the README.",
 )
 

@@ -24,6 +24,8 @@ UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 VIEWS = ("Pooling focus", "Any patch", "Rollout", "Attention vs saliency", "Attention head (seed 000)",
          "Photo search")
 
+# before any st.stop: a failed input must not reset the closed tabs' choices
+keep_widget_state(vision_pooling, vision_patch, vision_rollout, vision_saliency, vision_head, vision_search)
 st.title("Vision attention")
 st.caption(
     "Where a real vision transformer looks: the attention that pools the image into its embedding, "
@@ -65,11 +67,10 @@ download_col.download_button(
     "Download the maps (.npz)", file_name="attention-vision.npz", mime="application/octet-stream",
     data=lambda: capture_npz(capture, {"pooling_focus": pooling_focus(capture).numpy(),
                                        "rollout_focus": rollout_focus(capture).numpy()}),
-    on_click="ignore", icon="⬇️",
+    on_click="ignore", icon=":material/download:",
     help="Every layer's weights and scores, the grid, the photo as seen, pooling focus per head and rollout.",
 )
 
-keep_widget_state("search_folder", "search_crops", "search_size", "search_k")
 pooling, patch, rollout, saliency, head, search = st.tabs(VIEWS, key="vision_view", on_change="rerun")
 if pooling.open:
     with pooling:

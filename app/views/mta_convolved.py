@@ -7,10 +7,11 @@ import pandas as pd
 import streamlit as st
 from session import TextInput, cached_convolved, show_figure, text_capture
 
-from components.heatmaps import attention_map, labelled_heatmap
+from components.heatmaps import attention_map, kernel_labels, labelled_heatmap
 from models.mta import KERNEL_PRESETS, kernel_preset
 
 MAX_TOKENS = 128  # MTA maps are drawn per head at full resolution: keep them readable
+# input widgets whose values survive a tab switch (session.keep_widget_state)
 WIDGETS = ("mta_text", "mta_layer", "mta_variant", "mta_cq", "mta_ck", "mta_preset", "mta_mixing", "mta_head")
 
 
@@ -51,13 +52,14 @@ def render(model_key: tuple[str, str, str] | None) -> None:
         layer = layer_col.selectbox("Layer", range(capture.num_layers), key="mta_layer",
                                     format_func=lambda i: f"Layer {i}")
         variant = variant_col.segmented_control("Convolution", ["pre-softmax", "post-softmax"],
-                                                default="pre-softmax", key="mta_variant")
+                                                default="pre-softmax", key="mta_variant", required=True)
         size_q, size_k, preset_col = st.columns([1, 1, 1.4])
         c_q = size_q.number_input("c_q (queries back)", 1, 6, 2, key="mta_cq")
         c_k = size_k.number_input("c_k (keys, odd)", 1, 11, 3, step=2, key="mta_ck")
         preset = preset_col.selectbox("Kernel preset", KERNEL_PRESETS, index=2, key="mta_preset")
         mixing_choice = st.segmented_control(
             "Head mixing (after softmax)", ["none", "mean of pairs", "swap pairs"], default="none", key="mta_mixing",
+            required=True,
             help="Heads in groups of 2 (c_h = 2): each map becomes a mix of its group's maps.",
         )
     if c_k % 2 == 0:
@@ -65,9 +67,8 @@ def render(model_key: tuple[str, str, str] | None) -> None:
         return
     with kernel_col:
         st.markdown("**Kernel** — edit any tap; rows are queries (last row = this query), columns keys")
-        start = pd.DataFrame(kernel_preset(preset, c_q, c_k).numpy(),
-                             index=[f"q−{c_q - 1 - i}" for i in range(c_q)],
-                             columns=[f"k{j - c_k // 2:+d}" for j in range(c_k)])
+        rows, columns = kernel_labels(c_q, c_k)
+        start = pd.DataFrame(kernel_preset(preset, c_q, c_k).numpy(), index=rows, columns=columns)
         edited = st.data_editor(start.round(4), key=f"mta_kernel_{preset}_{c_q}_{c_k}")
         kernel = edited.to_numpy(dtype=np.float32)
         kernel_figure = labelled_heatmap(kernel, list(start.index), list(start.columns), title="kernel",

@@ -8,11 +8,12 @@ import numpy as np
 import streamlit as st
 from session import cached_toy_reading, cached_toy_runs, show_figure
 
-from components.heatmaps import attention_map, labelled_heatmap
+from components.heatmaps import attention_map, kernel_labels, labelled_heatmap
 from models.toy_experiment import SHIPPED
 from models.toy_model import learned_kernels
 from models.toy_task import PromptError, make_example, parse_prompt
 
+# input widgets whose values survive a tab switch (session.keep_widget_state)
 WIDGETS = ("toy_seed", "toy_example", "toy_prompt", "toy_head")
 LABELS = {"baseline": "Transformer (baseline)", "mta": "MTA (c_q = 2, c_k = 2N − 1, pre-softmax)"}
 
@@ -25,8 +26,8 @@ def _results() -> str | None:
 def _kernel_figure(kernels: np.ndarray, layer: int):
     """One layer's learned kernels, heads stacked: rows 'H0 q−1', 'H0 q0', ...; columns key offsets."""
     heads, c_q, c_k = kernels.shape
-    rows = [f"H{h} q−{c_q - 1 - i}" for h in range(heads) for i in range(c_q)]
-    columns = [f"k{j - c_k // 2:+d}" for j in range(c_k)]
+    offsets, columns = kernel_labels(c_q, c_k)
+    rows = [f"H{h} {offset}" for h in range(heads) for offset in offsets]
     fig = labelled_heatmap(kernels.reshape(heads * c_q, c_k), rows, columns, title=f"layer {layer}", value_name="tap",
                            row_title="head, query offset", column_title="key offset", zmin=None, zmid=0,
                            colorscale="RdBu_r")
@@ -74,8 +75,8 @@ def render() -> None:
 
     models = [name for name in (f"baseline-seed{seed}", f"mta-seed{seed}") if name in runs]
     heads = runs[models[0]][0].config.heads
-    head = st.segmented_control("Head", list(range(heads)), default=0, key="toy_head",
-                                format_func=lambda h: f"Head {h}") or 0
+    head = st.segmented_control("Head", list(range(heads)), default=0, key="toy_head", required=True,
+                                format_func=lambda h: f"Head {h}")
     for column, name in zip(st.columns(len(models), gap="large"), models, strict=True):
         model, model_task = runs[name]
         reading = cached_toy_reading(name, prompt, block)

@@ -8,6 +8,8 @@ from session import TextInput, cached_bertviz
 from components.bertviz_embed import view_bytes
 from models.capture import AttentionCapture
 
+# input widgets whose values survive a tab switch (session.keep_widget_state)
+WIDGETS = ("bv_size", "bv_start", "bv_layers")
 VIEW_BUDGET = 1_500_000  # bytes of attention data per view: bertviz draws every token pair as a line
 MAX_WINDOW = 96
 

@@ -9,6 +9,9 @@ from components.heatmaps import attention_map, head_grid, labelled_heatmap
 from models.capture import AttentionCapture
 from views.text_maps import segment_start
 
+# input widgets whose values survive a tab switch (session.keep_widget_state)
+WIDGETS = ()
+
 
 def _derivation(capture: AttentionCapture, layer: int) -> str:
     weights = capture.layers[layer]

@@ -10,6 +10,9 @@ from session import TextInput, cached_mosaic, cached_statistics, clip_percentile
 from components.heatmaps import attention_map, labelled_heatmap
 from models.capture import AttentionCapture
 
+# input widgets whose values survive a tab switch (session.keep_widget_state)
+WIDGETS = ("statistic",)
+
 
 def segment_start(capture: AttentionCapture) -> int | None:
     """First token of the second segment of a sentence pair."""

@@ -9,6 +9,9 @@ from components.markdown import escape_markdown
 from components.walkthrough import token_bars, vector_heatmap
 from models.capture import AttentionCapture
 
+# input widgets whose values survive a tab switch (session.keep_widget_state)
+WIDGETS = ("walk_token",)
+
 
 def _difference(label: str, value: float | None) -> None:
     st.markdown(f"{label}: max |hand − model| = `{value:.2e}`" if value is not None else f"{label}: not available")

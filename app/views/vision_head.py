@@ -5,21 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
-from session import HEAD_FOLDER, cached_head, cached_head_reading, image_capture, overlay_style, show_figure
+from session import (
+    HEAD_FOLDER,
+    cached_head,
+    cached_head_reading,
+    head_backbone,
+    image_capture,
+    overlay_style,
+    show_figure,
+)
 
 from components.overlays import focus_overlays
 from models.focus import pooling_focus
+
+# input widgets whose values survive a tab switch (session.keep_widget_state)
+WIDGETS = ()
 
 
 def render(model_key: tuple[str, str, str], data: bytes) -> None:
     head = cached_head(str(HEAD_FOLDER))
     if head is None:  # the reason is already on the page
         return
-    backbone = head.config.backbone
-    if backbone != model_key[0]:
-        st.info(f"The head was trained on **{backbone}** tokens, so this tab runs that backbone on the photo, "
-                "whatever model the sidebar shows.")
-    result = image_capture((backbone, *model_key[1:]), data)
+    result = image_capture(head_backbone(head, model_key), data)
     if result is None:
         return
     key, capture, _ = result
@@ -34,15 +41,17 @@ def render(model_key: tuple[str, str, str], data: bytes) -> None:
     titles = [f"pooling head {h}" for h in range(head.config.heads)]
     show_figure(focus_overlays(capture.pixels, reading.focus.numpy(), titles, columns=3, value_name="attention",
                                **overlay_style()), "head-focus", key="head_focus")
-    backbone_col, kept_col, table_col = st.columns([1, 1, 1.3], gap="medium")
+    widths = [1, 1, 1.3]
+    backbone_col, kept_col, table_col = st.columns(widths, gap="medium")
+    style = overlay_style(widths[0] / sum(widths))
     with backbone_col:
         cls = pooling_focus(capture).mean(0, keepdim=True).numpy()  # the backbone's own pooling, mean of heads
-        show_figure(focus_overlays(capture.pixels, cls, ["backbone CLS, last layer (mean of heads)"], columns=1,
-                                   value_name="attention", **overlay_style()), "backbone-cls-focus", key="head_cls")
+        show_figure(focus_overlays(capture.pixels, cls, ["backbone CLS (last layer)"], columns=1,
+                                   value_name="attention", **style), "backbone-cls-focus", key="head_cls")
     with kept_col:
         kept = reading.kept.float().numpy()[None]
         show_figure(focus_overlays(capture.pixels, kept, [f"kept by the reducer ({int(kept.sum())} patches)"],
-                                   columns=1, value_name="kept", **overlay_style()), "head-kept", key="head_kept")
+                                   columns=1, value_name="kept", **style), "head-kept", key="head_kept")
         if reading.kept_special:
             st.caption(f"{reading.kept_special} kept token(s) are not patches (CLS) and are not drawn.")
     with table_col:

@@ -12,6 +12,9 @@ from components.overlays import focus_overlays, patch_picker
 from models.capture import AttentionCapture
 from models.focus import patch_focus
 
+# input widgets whose values survive a tab switch (session.keep_widget_state)
+WIDGETS = ("v_layer", "patch_row", "patch_col")
+
 
 def _clicked(columns: int) -> None:
     """A click on the picker selects that patch: copy it into the row/column selectors before they render."""
@@ -25,7 +28,8 @@ def render(capture: AttentionCapture) -> None:
     grid = capture.grid
     for name, size in (("patch_row", grid.rows), ("patch_col", grid.cols)):  # keep choices on this grid
         st.session_state[name] = min(st.session_state.get(name, size // 2), size - 1)
-    left, right = st.columns([1.3, 2], gap="large")
+    widths = [1.3, 2]
+    left, right = st.columns(widths, gap="large")
     with left:
         layer = st.selectbox("Layer", range(capture.num_layers), index=capture.num_layers - 1, key="v_layer",
                              format_func=lambda i: f"Layer {i}")
@@ -41,5 +45,6 @@ def render(capture: AttentionCapture) -> None:
         maps = np.concatenate([focus.mean(0, keepdim=True).numpy(), focus.numpy()])
         titles = ["mean of heads"] + [f"head {h}" for h in range(capture.num_heads)]
         st.markdown(f"**Patch ({row}, {col}) as the query, layer {layer}:** where its attention goes.")
-        show_figure(focus_overlays(capture.pixels, maps, titles, columns=4, marker=(row, col), **overlay_style()),
+        style = overlay_style(widths[1] / sum(widths))
+        show_figure(focus_overlays(capture.pixels, maps, titles, columns=4, marker=(row, col), **style),
                     f"patch-{row}-{col}-L{layer}", key="patch_focus")

@@ -11,6 +11,9 @@ from components.overlays import focus_overlays
 from models.capture import AttentionCapture
 from models.focus import pooling_focus, pooling_source, top_share
 
+# input widgets whose values survive a tab switch (session.keep_widget_state)
+WIDGETS = ()
+
 
 def render(capture: AttentionCapture) -> None:
     try:

@@ -10,6 +10,9 @@ from models.capture import AttentionCapture
 from models.focus import agreement, pooling_focus
 from models.saliency import per_patch
 
+# input widgets whose values survive a tab switch (session.keep_widget_state)
+WIDGETS = ()
+
 
 def render(key: ImageInput, capture: AttentionCapture, model_name: str) -> None:
     saliency = cached_saliency(key, capture)  # (H, W) or None
@@ -28,11 +31,11 @@ def render(key: ImageInput, capture: AttentionCapture, model_name: str) -> None:
     saliency_col, focus_col = st.columns(2)
     with saliency_col:
         show_figure(focus_overlays(capture.pixels, saliency[None], ["saliency decoder (per pixel)"], columns=1,
-                                   value_name="saliency", hover_cells=False, zmax=1.0, **overlay_style()),
+                                   value_name="saliency", hover_cells=False, zmax=1.0, **overlay_style(1 / 2)),
                     "saliency", key="saliency")
     with focus_col:
         show_figure(focus_overlays(capture.pixels, focus[None], ["pooling focus (mean of heads)"], columns=1,
-                                   **overlay_style()), "pooling-focus-mean", key="saliency_focus")
+                                   **overlay_style(1 / 2)), "pooling-focus-mean", key="saliency_focus")
     rows = []
     for name, attention in (("pooling focus, last layer", focus), ("rollout (mean, no discard)", rolled)):
         rho, iou = agreement(on_grid, attention)

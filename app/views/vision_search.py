@@ -14,12 +14,16 @@ from session import (
     cached_head,
     cached_photo_index,
     cached_query,
+    head_backbone,
     overlay_style,
     search_roots,
     show_figure,
 )
 
 from components.overlays import focus_overlays
+
+# input widgets whose values survive a tab switch (session.keep_widget_state)
+WIDGETS = ("search_folder", "search_crops", "search_size", "search_k")
 
 PHOTOS = Path(__file__).resolve().parents[2] / "assets" / "photos"
 
@@ -28,7 +32,7 @@ def render(model_key: tuple[str, str, str], data: bytes) -> None:
     head = cached_head(str(HEAD_FOLDER))
     if head is None:  # the reason is already on the page
         return
-    backbone = (head.config.backbone, *model_key[1:])
+    backbone = head_backbone(head, model_key)
     folder_col, crops_col, size_col, k_col = st.columns([2.2, 1, 1.4, 0.8], vertical_alignment="bottom")
     folder = folder_col.text_input("Index folder (on the server)", str(PHOTOS), key="search_folder")
     crops = crops_col.number_input("Crops per photo", 0, 20, 8, key="search_crops")
