@@ -79,8 +79,10 @@ def test_figures_download_as_png_and_svg(page, app_url, image_format):
     page.goto(app_url)
     _wait_for_app(page)
     _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "animal")
+    # PNG is already chosen: a second click must keep it (it once deselected it, and every figure then failed)
     page.locator("[data-testid='stButtonGroup']").get_by_text(image_format, exact=True).click()
     _wait_for_app(page)
+    assert page.locator("[data-testid='stException']").count() == 0
     chart = page.locator("[data-testid='stPlotlyChart']").last
     chart.hover()
     # plotly titles the camera button by format: clicking only once it says the new one avoids racing the rerun

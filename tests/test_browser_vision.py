@@ -56,6 +56,17 @@ def test_clicking_a_patch_makes_it_the_query(page, app_url):
     assert page.external_requests == []
 
 
+def test_a_tab_has_its_own_link(page, app_url):
+    page.goto(app_url + "/vision?vision_view=Rollout")
+    _wait_for_app(page)
+    assert page.get_by_role("tab", name="Rollout").get_attribute("aria-selected") == "true"
+    _wait_for_text(page, "[data-testid='stMarkdown']", "Abnar & Zuidema")
+    _open_tab(page, "Photo search")
+    assert page.url.endswith("/vision?vision_view=Photo+search")  # switching tabs updates the link
+    _open_tab(page, "Pooling focus")
+    assert page.url.endswith("/vision")  # the default tab needs no parameter
+
+
 @pytest.mark.parametrize("name", [n for n in BAD if n != "truncated.png"])  # truncated: the test above
 def test_every_kind_of_bad_file_gives_its_message_in_the_browser(page, app_url, name):
     make, message = BAD[name]

@@ -16,7 +16,7 @@ st.caption(
     "here on the paper's toy task, one with MTA and one without."
 )
 picked = model_picker("text")
-convolved, toy = st.tabs(VIEWS, key="mta_view", on_change="rerun")
+convolved, toy = st.tabs(VIEWS, key="mta_view", on_change="rerun", bind="query-params")  # a link per tab
 if convolved.open:
     with convolved:
         mta_convolved.render(None if picked is None else picked[1])

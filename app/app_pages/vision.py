@@ -71,7 +71,8 @@ download_col.download_button(
     help="Every layer's weights and scores, the grid, the photo as seen, pooling focus per head and rollout.",
 )
 
-pooling, patch, rollout, saliency, head, search = st.tabs(VIEWS, key="vision_view", on_change="rerun")
+pooling, patch, rollout, saliency, head, search = st.tabs(VIEWS, key="vision_view", on_change="rerun",
+                                                          bind="query-params")  # ?vision_view=Rollout links a tab
 if pooling.open:
     with pooling:
         vision_pooling.render(capture)
