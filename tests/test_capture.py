@@ -8,7 +8,7 @@ from transformers import AutoModel
 
 from models.capture import CaptureError, capture_text, patch_grid, token_label
 from models.loading import LoadedModel
-from tests.tiny_models import families
+from tests.tiny_models import dinov2_with_registers, families
 
 SENTENCE = "The animal didn't cross the street because it was too tired."
 
@@ -102,13 +102,6 @@ def test_naflex_grid_drops_padding():
 
 
 def test_dinov2_registers_are_not_patches():
-    from transformers import Dinov2WithRegistersConfig, Dinov2WithRegistersModel
-
-    from models.lens_attention import LENS_ATTENTION
-
-    config = Dinov2WithRegistersConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
-                                       num_attention_heads=4, mlp_ratio=2, num_register_tokens=4)
-    model = Dinov2WithRegistersModel._from_config(config, attn_implementation=LENS_ATTENTION).eval()
-    loaded = LoadedModel("r", "r", model, None, "vision", False, torch.device("cpu"), torch.float32)
+    loaded = dinov2_with_registers(4).loaded()
     grid = patch_grid(loaded, {"pixel_values": torch.zeros(1, 3, 32, 32)}, 1 + 4 + 16)
     assert (grid.cls_tokens, grid.registers, grid.patches) == (1, 4, slice(5, 21))

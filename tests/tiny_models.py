@@ -99,3 +99,14 @@ def families() -> dict[str, Family]:
 
 
 FAMILY_NAMES = tuple(families())
+
+
+def dinov2_with_registers(registers: int = 4) -> Family:
+    """The tiny DINOv2 with `registers` register tokens between CLS and the patches (kept out of families():
+    the capture is the same code path as plain DINOv2, only the token bookkeeping differs)."""
+    plain = families()["dinov2"]
+    config = tf.Dinov2WithRegistersConfig(num_register_tokens=registers, **{
+        k: getattr(plain.config, k)
+        for k in ("image_size", "patch_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "mlp_ratio")
+    })
+    return Family("dinov2_registers", tf.Dinov2WithRegistersModel, config, plain.processor)
