@@ -63,7 +63,7 @@ download.download_button(
     help="Weights, scores, mask, queries/keys/values, tokens and model id; layout in the README.",
 )
 
-# bind: ?text_view=bertviz in the URL opens that tab, so a view can be linked
+# bind: /?text_view=bertviz opens that tab (the Text page is served at the root), so a view can be linked
 maps, heads, walkthrough, bertviz = st.tabs(VIEWS, key="text_view", on_change="rerun", bind="query-params")
 if maps.open:
     with maps:
