@@ -28,6 +28,7 @@ from models.images import ImageInputError, open_photo
 from models.loading import LoadedModel, ModelLoadError, load_model, pack_ready, prepare_pack
 from models.mta import convolve_layer
 from models.multihead import HeadComparison, compare_heads
+from models.notes import lacks_scores, model_notes
 from models.registry import PACK_PREFIX, choices
 from models.saliency import load_saliency_decoder, saliency_map
 from models.toy_experiment import shipped_runs
@@ -118,6 +119,20 @@ def _captured(compute: Callable[[], T], out_of_memory: str) -> T | None:
     except (torch.OutOfMemoryError, MemoryError):
         st.error(out_of_memory)
     return None
+
+
+def show_model_notes(loaded: LoadedModel, capture: AttentionCapture) -> None:
+    """What holds for every view of this model's maps (a quantised pack, weights only, sinks...)."""
+    for note in model_notes(loaded, capture):
+        st.info(note, icon=":material/info:")
+
+
+def lacks_scores_notice(capture: AttentionCapture, view: str) -> bool:
+    """Say so in the page and return True when `view` cannot be drawn: the model exposes weights only."""
+    reason = lacks_scores(capture, view)
+    if reason is not None:
+        st.info(reason, icon=":material/block:")
+    return reason is not None
 
 
 def text_capture(key: TextInput) -> AttentionCapture | None:

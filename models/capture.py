@@ -60,6 +60,11 @@ class AttentionCapture:
     kv_heads: int | None = None  # key/value heads under grouped-query attention
 
     @property
+    def exposes_scores(self) -> bool:
+        """False for models read through output_attentions: weights only, no scores or q/k/v."""
+        return self.layers[0].exposes_scores
+
+    @property
     def num_layers(self) -> int:
         return len(self.layers)
 
@@ -80,14 +85,31 @@ def token_label(text: str) -> str:
     return text or "∅"
 
 
+def _returned_layers(output, causal: bool, dtype: torch.dtype) -> tuple[LayerAttention, ...]:
+    """Layers from output_attentions, for models whose code bypasses the registry: weights only."""
+    layers = []
+    for index, weights in enumerate(getattr(output, "attentions", None) or ()):
+        kept = weights[0].detach().to("cpu", dtype)  # (H, Tq, Tk)
+        mask = torch.ones(kept.shape[-2:], dtype=torch.bool).tril() if causal else None
+        layers.append(LayerAttention(name=f"layer {index}", weights=kept, stored_scores=None, mask=mask))
+    return tuple(layers)
+
+
 def _record(loaded: LoadedModel, inputs: dict[str, torch.Tensor], dtype: torch.dtype):
-    with torch.inference_mode(), recording(loaded.model, dtype) as rec:
-        output = loaded.model(**{k: v.to(loaded.device) for k, v in inputs.items()})
-    if not rec.layers:
+    inputs = {k: v.to(loaded.device) for k, v in inputs.items()}
+    if loaded.exposes_scores:
+        with torch.inference_mode(), recording(loaded.model, dtype) as rec:
+            output = loaded.model(**inputs)
+        layers, pooling = tuple(rec.layers), (rec.pooling[-1] if rec.pooling else None)
+    else:
+        with torch.inference_mode():
+            output = loaded.model(**inputs, output_attentions=True)
+        layers, pooling = _returned_layers(output, loaded.causal, dtype), None
+    if not layers:
         raise CaptureError(f"{loaded.name} ran without any attention call that Attention Lens can read.")
     hidden = getattr(output, "last_hidden_state", None)
     hidden = None if hidden is None else hidden[0].detach().to("cpu", dtype)  # (T, C), after the final norm
-    return tuple(rec.layers), (rec.pooling[-1] if rec.pooling else None), hidden
+    return layers, pooling, hidden
 
 
 def text_limit(loaded: LoadedModel, max_tokens: int = DEFAULT_MAX_TOKENS) -> int:

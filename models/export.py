@@ -2,8 +2,11 @@
 
 Layout (format "attention-lens-capture/1"; L layers, H heads, H_kv key/value heads, T tokens, d head width):
 
-    weights      float32 (L, H, T, T)   softmax(scores + mask); rows sum to 1
-    scores       float32 (L, H, T, T)   q.k * scaling, before the mask
+    weights      float32 (L, H, T, T)   softmax(scores + mask); rows sum to 1 (less with sinks)
+    scores       float32 (L, H, T, T)   q.k * scaling, soft-capped and plus any position bias (ALiBi,
+                                        relative positions) as the model does, before the mask; absent for
+                                        models that expose weights only (BLOOM, MPT, Falcon: output_attentions)
+    sinks        float32 (L, H)         per-head sink logits (GPT-OSS), an extra softmax column; when present
     allowed      bool    (L, T, T)      True where a query may attend a key (all True for encoders)
     query        float32 (L, H, T, d)   per-head queries after rotary embeddings (when recorded)
     key, value   float32 (L, H_kv, T, d)
@@ -46,10 +49,13 @@ def capture_arrays(capture: AttentionCapture) -> dict[str, np.ndarray]:
         "kv_heads": np.array(capture.kv_heads or capture.num_heads),
         "layer_names": np.array([layer.name for layer in capture.layers]),
         "weights": _stack(capture, lambda layer: layer.weights.float()),
-        "scores": _stack(capture, lambda layer: layer.scores.float()),
         "allowed": _stack(capture, lambda layer: layer.allowed),
         "scaling": np.array([layer.scaling or np.nan for layer in capture.layers], dtype=np.float64),
     }
+    if capture.exposes_scores:
+        arrays["scores"] = _stack(capture, lambda layer: layer.scores.float())
+    if first.sink is not None:
+        arrays["sinks"] = _stack(capture, lambda layer: layer.sink.float())
     if first.query is not None:
         for name in ("query", "key", "value"):
             arrays[name] = _stack(capture, lambda layer, n=name: getattr(layer, n).float())
@@ -80,5 +86,6 @@ def capture_npz(capture: AttentionCapture, extra: Mapping[str, np.ndarray] | Non
 def npz_size(capture: AttentionCapture) -> int:
     """About how many bytes the .npz takes, without building it (for the download button's label)."""
     layer = capture.layers[0]
-    tensors = (layer.weights, layer.scores, layer.query, layer.key, layer.value)
+    scores = layer.weights if capture.exposes_scores else None  # the same size; not computed for the label
+    tensors = (layer.weights, scores, layer.query, layer.key, layer.value)
     return capture.num_layers * sum(4 * t.numel() for t in tensors if t is not None)

@@ -43,10 +43,20 @@ class AttentionVectors(NamedTuple):
     context: torch.Tensor  # (B, Tq, H, d): softmax(...) v, before the output projection
     scaling: float
     softcap: float | None = None
+    sink: torch.Tensor | None = None  # (H,) per-head sink logits (GPT-OSS): an extra column, dropped after softmax
 
 
 # One sink per thread/context: concurrent captures on a shared model never see each other.
 active_sink: ContextVar[AttentionSink | None] = ContextVar("attention_lens_sink", default=None)
+
+
+def pre_softmax(qk: torch.Tensor, scaling: float, softcap: float | None = None,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+    """q.k -> the scores a softmax sees before the mask: scaled, soft-capped (Gemma 2), plus any bias."""
+    scores = qk * scaling
+    if softcap is not None:
+        scores = torch.tanh(scores / softcap) * softcap
+    return scores if bias is None else scores + bias
 
 
 def lens_attention(
@@ -60,9 +70,12 @@ def lens_attention(
     softcap: float | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eager attention: softmax(q k^T * scaling + mask) v, recording scores and weights."""
-    if kwargs.get("s_aux") is not None:
-        raise NotImplementedError("attention sinks (s_aux) are not supported by Attention Lens yet")
+    """Eager attention: softmax(q k^T * scaling + mask) v, recording scores and weights.
+
+    With sinks (``s_aux``, GPT-OSS) each head's softmax has one more column, its sink logit, which
+    is dropped afterwards: the weights of a row then sum to less than 1, as in the model's own code.
+    """
+    sink_logits = kwargs.get("s_aux")  # (H,) or None
     # query (B, H, Tq, d); key/value (B, H_kv, Tk, d): grouped-query heads share keys and values
     n_rep = query.shape[1] // key.shape[1]
     keys, values = key, value
@@ -72,18 +85,22 @@ def lens_attention(
     if scaling is None:
         scaling = query.shape[-1] ** -0.5
 
-    scores = torch.matmul(query, keys.transpose(-1, -2)) * scaling  # (B, H, Tq, Tk)
-    if softcap is not None:
-        scores = torch.tanh(scores / softcap) * softcap
+    scores = pre_softmax(torch.matmul(query, keys.transpose(-1, -2)), scaling, softcap)  # (B, H, Tq, Tk)
     logits = scores if attention_mask is None else scores + attention_mask
-    weights = torch.softmax(logits, dim=-1, dtype=torch.float32).to(query.dtype)  # (B, H, Tq, Tk)
+    if sink_logits is None:
+        weights = torch.softmax(logits, dim=-1, dtype=torch.float32).to(query.dtype)  # (B, H, Tq, Tk)
+    else:  # as GPT-OSS's eager code: softmax over [logits, sink] after subtracting the row max
+        sinks = sink_logits.reshape(1, -1, 1, 1).expand(*logits.shape[:-1], 1).to(logits.dtype)  # (B, H, Tq, 1)
+        combined = torch.cat([logits, sinks], dim=-1)  # (B, H, Tq, Tk + 1)
+        combined = combined - combined.max(dim=-1, keepdim=True).values
+        weights = torch.softmax(combined, dim=-1, dtype=combined.dtype)[..., :-1].to(query.dtype)
     weights_used = nn.functional.dropout(weights, p=dropout, training=module.training)
     output = torch.matmul(weights_used, values).transpose(1, 2).contiguous()  # (B, Tq, H, d)
 
-    sink = active_sink.get()
-    if sink is not None:
-        sink.record(module, scores, attention_mask, weights,
-                    vectors=AttentionVectors(query, key, value, output, float(scaling), softcap))
+    recorder = active_sink.get()
+    if recorder is not None:
+        recorder.record(module, scores, attention_mask, weights,
+                        vectors=AttentionVectors(query, key, value, output, float(scaling), softcap, sink_logits))
     return output, weights
 
 

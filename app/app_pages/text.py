@@ -1,7 +1,15 @@
 """Text page: type a sentence, see every layer's and head's attention in four views of one forward pass."""
 
 import streamlit as st
-from session import TextInput, capture_of, figure_format_control, keep_widget_state, model_picker, text_capture
+from session import (
+    TextInput,
+    capture_of,
+    figure_format_control,
+    keep_widget_state,
+    model_picker,
+    show_model_notes,
+    text_capture,
+)
 from views import text_bertviz, text_heads, text_maps, text_walkthrough
 
 from models.export import capture_npz, npz_size
@@ -41,6 +49,7 @@ if capture.dropped_tokens:
         f"The text is {capture.seq_len + capture.dropped_tokens} tokens long; the last "
         f"{capture.dropped_tokens} were dropped to fit the limit of {capture.seq_len} tokens."
     )
+show_model_notes(loaded, capture)
 heads_note = f" ({capture.kv_heads} key/value heads shared by the query heads)" if capture.kv_heads else ""
 st.markdown(
     f"**{capture.seq_len} tokens** · **{capture.num_layers} layers × {capture.num_heads} heads**{heads_note} · "
@@ -60,7 +69,8 @@ figure_format_control(pick_format)
 download.download_button(
     f"Download the capture (.npz, {npz_size(capture) / 1e6:.0f} MB)", data=lambda: capture_npz(capture_of(key)),
     file_name="attention-capture.npz", mime="application/octet-stream", on_click="ignore", icon=":material/download:",
-    help="Weights, scores, mask, queries/keys/values, tokens and model id; layout in the README.",
+    help="Weights, scores, mask, queries/keys/values (when the model exposes them), tokens and model id; "
+         "layout in the README.",
 )
 
 # bind: /?text_view=bertviz opens that tab (the Text page is served at the root), so a view can be linked

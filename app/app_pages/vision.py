@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import streamlit as st
-from session import figure_format_control, image_capture, keep_widget_state, model_picker
+from session import figure_format_control, image_capture, keep_widget_state, model_picker, show_model_notes
 from views import vision_head, vision_patch, vision_pooling, vision_rollout, vision_saliency, vision_search
 
 from components.markdown import escape_markdown
@@ -49,6 +49,7 @@ if result is None:
 key, capture, notes = result
 for note in notes:
     st.info(note)
+show_model_notes(loaded, capture)
 grid = capture.grid
 extras = [f"{n} {name}" for n, name in ((grid.cls_tokens, "CLS"), (grid.registers, "register"),
                                          (grid.padding, "padding")) if n]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
-from session import TextInput, cached_convolved, show_figure, text_capture
+from session import TextInput, cached_convolved, lacks_scores_notice, show_figure, text_capture
 
 from components.heatmaps import attention_map, kernel_labels, labelled_heatmap
 from models.mta import KERNEL_PRESETS, kernel_preset
@@ -42,6 +42,8 @@ def render(model_key: tuple[str, str, str] | None) -> None:
     key = TextInput(model_key, st.session_state["mta_text"], None, MAX_TOKENS)
     capture = text_capture(key)
     if capture is None:
+        return
+    if lacks_scores_notice(capture, "Multi-Token Attention's convolution of the scores"):
         return
     if capture.dropped_tokens:
         st.warning(f"Only the first {capture.seq_len} tokens are used here ({capture.dropped_tokens} dropped).")
@@ -80,6 +82,10 @@ def render(model_key: tuple[str, str, str] | None) -> None:
     heads = capture.num_heads
     convolved = cached_convolved(key, layer, kernel, variant == "pre-softmax", _mixing(mixing_choice, heads))
     weights = capture.layers[layer]
+    if weights.sink is not None:
+        st.info("This layer's heads have attention sinks, which the MTA operation does not define: the MTA maps "
+                "are computed without them, so even the identity kernel differs from the model's map by the "
+                "share each row gives its sink.")
     mask = None if weights.mask is None else weights.mask.numpy()
     head = st.selectbox("Head", range(heads), key="mta_head", format_func=lambda h: f"Head {h}")
     standard_col, mta_col = st.columns(2)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
-from session import TextInput, cached_walkthrough, show_figure
+from session import TextInput, cached_walkthrough, lacks_scores_notice, show_figure
 
 from components.markdown import escape_markdown
 from components.walkthrough import token_bars, vector_heatmap
@@ -13,11 +13,17 @@ from models.capture import AttentionCapture
 WIDGETS = ("walk_token",)
 
 
-def _difference(label: str, value: float | None) -> None:
-    st.markdown(f"{label}: max |hand − model| = `{value:.2e}`" if value is not None else f"{label}: not available")
+def _difference(label: str, value: float | None, tolerance: float | None) -> None:
+    if value is None:
+        st.markdown(f"{label}: not available")
+        return
+    st.markdown(f"{label}: max |hand − model| = `{value:.2e}` "
+                f"(float32 rounding at these magnitudes: up to `{tolerance:.1e}`)")
 
 
 def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> None:
+    if lacks_scores_notice(capture, "The Q·K·V walkthrough"):
+        return
     tokens = capture.tokens
     token = st.selectbox("Query token", range(len(tokens)), index=len(tokens) // 2, key="walk_token",
                          format_func=lambda i: f"{i}: {tokens[i]}")
@@ -51,25 +57,33 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
     cols[2].metric("var(q·k), raw", f"{var.raw:.2f}")
     cols[3].metric("var after scaling", f"{var.scaled:.3f}")
     st.caption("Variances over every (query, key) pair this head may attend, on this input.")
-    show_figure(token_bars({"q·k": step.raw_scores.numpy(), "q·k × scaling": step.scaled_scores.numpy()},
-                           tokens, step.allowed.numpy(), f"scores of token {token} against every key", "score"),
-                "scores", key="walk_scores")
+    series = {"q·k": step.raw_scores.numpy(), "q·k × scaling": step.scaled_scores.numpy()}
+    added = [f"soft-capped: {step.softcap:g} · tanh(score / {step.softcap:g})" if step.softcap is not None else "",
+             "plus the model's position bias for this head" if step.bias is not None else ""]
+    if step.adds_to_scaling:
+        series["what the softmax sees"] = step.scores.numpy()
+        st.markdown("This model does more before its softmax: " + "; ".join(a for a in added if a) + ".")
+    show_figure(token_bars(series, tokens, step.allowed.numpy(), f"scores of token {token} against every key",
+                           "score"), "scores", key="walk_scores")
 
+    sink = (f", with this head's sink logit {step.sink:.3f} as one more column that is dropped afterwards: "
+            f"the weights sum to {step.weights.sum():.3f}, the rest went to the sink" if step.sink is not None else "")
     st.markdown(
-        f"**3 · Softmax.** Weights = softmax(scaled scores{' + causal mask' if capture.causal else ''}). "
+        f"**3 · Softmax.** Weights = softmax(scores{' + causal mask' if capture.causal else ''}{sink}). "
         f"Without the scaling the largest weight would be {step.unscaled_weights.max():.3f} instead of "
         f"{step.weights.max():.3f}: the softmax saturates and its gradients vanish."
     )
     show_figure(token_bars({"softmax(scaled) — the model": step.weights.numpy(),
                             "softmax(raw) — without scaling": step.unscaled_weights.numpy()},
                            tokens, step.allowed.numpy(), "attention weights", "weight"), "weights", key="walk_w")
-    _difference("Hand weights vs the captured map's row", step.weights_error)
+    _difference("Hand weights vs the captured map's row", step.weights_error, step.weights_tolerance)
 
     st.markdown(f"**4 · Weighted sum of values.** output = Σₖ wₖ vₖ, a {d}-wide vector.")
     show_figure(vector_heatmap(
         [step.output.numpy(), step.model_output.numpy()], ["by hand", "model"], f"head {head} output  ({d},)"),
         "head-output", key="walk_out")
-    _difference("Hand output vs the model's attention output for this head", step.output_error)
+    _difference("Hand output vs the model's attention output for this head", step.output_error,
+                step.output_tolerance)
 
     st.markdown(
         f"**5 · Concatenate the heads, project with Wᴼ.** All {h} heads' outputs for this token, side by side: "
@@ -77,7 +91,7 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
     )
     show_figure(vector_heatmap([walk.concat.numpy()], ["concat"], f"concatenated heads  ({h * d},)"),
                 "concat", key="walk_concat")
-    _difference("Hand concatenation vs the model's", walk.concat_error)
+    _difference("Hand concatenation vs the model's", walk.concat_error, walk.concat_tolerance)
     if walk.projection_name is None:
         st.info("This model family keeps its output projection somewhere Attention Lens does not recognise.")
         return
@@ -85,5 +99,6 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
     show_figure(vector_heatmap([walk.projected.numpy(), walk.model_projected.numpy()], ["by hand", "model"],
                                f"concat · Wᴼ + b  — Wᴼ is ({rows}, {out}), module {walk.projection_name}"),
                 "projected", key="walk_proj")
-    _difference(f"Hand Wᴼ projection vs the model's `{walk.projection_name}`", walk.projection_error)
+    _difference(f"Hand Wᴼ projection vs the model's `{walk.projection_name}`", walk.projection_error,
+                walk.projection_tolerance)
     st.caption("The residual connection (and, in most models, a layer norm) follow; they are not attention.")
