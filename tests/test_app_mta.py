@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from models.precision import float32_tolerance
 from tests.apptest import open_view, rerun, start_app
 
 
@@ -44,7 +45,8 @@ def test_the_identity_kernel_gives_back_the_standard_map(app):
     app.selectbox(key="mta_preset").set_value("identity")
     app.run()
     standard, convolved = _maps(app)
-    np.testing.assert_allclose(convolved, standard, atol=1e-5)
+    # a weight moves with its logit's rounding: relative to itself, plus float32 rounding of a row of 1s
+    np.testing.assert_allclose(convolved, standard, rtol=1e-4, atol=float32_tolerance(1.0, standard.shape[-1]))
 
 
 @pytest.mark.parametrize("variant", ["pre-softmax", "post-softmax"])

@@ -13,6 +13,7 @@ from models.focus import agreement, attention_rollout, patch_focus, pooling_focu
 from models.loading import LoadedModel
 from models.recording import LayerAttention, recording
 from tests.tiny_models import families
+from tests.tolerance import assert_close32
 
 PHOTO = Image.open("assets/photos/astronaut.png")
 VISION = ["vit", "dinov2", "clip", "siglip", "siglip2"]
@@ -57,7 +58,7 @@ def test_rollout_equals_the_hand_computation_on_two_layers():
         m = 0.5 * a.double().mean(0) + 0.5 * eye
         return m / m.sum(-1, keepdim=True)
 
-    torch.testing.assert_close(attention_rollout([a1, a2]).double(), step(a2) @ step(a1), atol=1e-6, rtol=0)
+    assert_close32(attention_rollout([a1, a2]), step(a2) @ step(a1), scale=1.0, terms=a1.shape[-1])
     # max fusion and discarding: the weakest links go, the diagonal stays
     fused = a1.double().amax(0)
     kept = fused.clone()
@@ -65,8 +66,8 @@ def test_rollout_equals_the_hand_computation_on_two_layers():
     kept.fill_diagonal_(0)
     kept += torch.diag(fused.diagonal())
     expected = 0.5 * kept + 0.5 * eye
-    torch.testing.assert_close(attention_rollout([a1], "max", 4 / 9).double(),
-                               expected / expected.sum(-1, keepdim=True), atol=1e-6, rtol=0)
+    assert_close32(attention_rollout([a1], "max", 4 / 9), expected / expected.sum(-1, keepdim=True), scale=1.0,
+                   terms=a1.shape[-1])
 
 
 def test_rows_of_the_rollout_sum_to_one():

@@ -15,9 +15,14 @@ from tests.tiny_models import families
 SENTENCE = "The animal didn't cross the street because it was too tired."
 
 
-def _assert_reproduced(walk, atol=1e-5):
-    assert walk.head.weights_error < atol and walk.head.output_error < atol and walk.concat_error < atol
-    assert walk.projection_name is not None and walk.projection_error < atol
+def _assert_reproduced(walk):
+    """Each hand result equals the model's up to float32 rounding at its own magnitudes (see models.precision)."""
+    step = walk.head
+    assert step.weights_error <= step.weights_tolerance and step.output_error <= step.output_tolerance
+    assert walk.concat_error <= walk.concat_tolerance
+    assert walk.projection_name is not None and walk.projection_error <= walk.projection_tolerance
+    # the bounds are rounding, not slack: a few hundred ulps of what is summed, never a visible difference
+    assert walk.projection_tolerance <= 1e-3 * walk.projection_scale and step.weights_tolerance <= 1e-3
     assert walk.head.weights.sum().item() == pytest.approx(1.0)
 
 

@@ -13,7 +13,7 @@ import torch
 import transformers as tf
 
 from models.lens_attention import LENS_ATTENTION
-from models.loading import LoadedModel
+from models.loading import LoadedModel, reads_registry
 
 _BODY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
 
@@ -39,10 +39,17 @@ class Family:
         ids = torch.randint(5, cfg.vocab_size, (1, 9), generator=g)
         return dict(input_ids=ids, attention_mask=torch.ones_like(ids))
 
+    @property
+    def exposes_scores(self) -> bool:
+        """Whether the family calls transformers' attention registry (else: weights from output_attentions)."""
+        return reads_registry(self.config)
+
     def pair(self) -> tuple[torch.nn.Module, torch.nn.Module]:
-        """The same random weights loaded twice: with Attention Lens's attention and with eager."""
+        """The same random weights loaded twice: as Attention Lens loads them, and with plain eager."""
         torch.manual_seed(0)
-        lens = self.model_class._from_config(copy.deepcopy(self.config), attn_implementation=LENS_ATTENTION)
+        implementation = LENS_ATTENTION if self.exposes_scores else "eager"
+        lens = self.model_class._from_config(copy.deepcopy(self.config), attn_implementation=implementation)
+        _randomise_position_biases(lens)
         eager = self.model_class._from_config(copy.deepcopy(self.config), attn_implementation="eager")
         eager.load_state_dict(lens.state_dict())
         return lens.eval(), eager.eval()
@@ -56,12 +63,23 @@ class Family:
     def save(self, folder: Path, tokenizer=None) -> Path:
         """Write a from_pretrained folder (weights, config, tokenizer or image processor)."""
         torch.manual_seed(0)
-        self.model_class._from_config(copy.deepcopy(self.config)).save_pretrained(folder)
+        model = self.model_class._from_config(copy.deepcopy(self.config))
+        _randomise_position_biases(model)
+        model.save_pretrained(folder)
         if self.processor is not None:
             self.processor.save_pretrained(folder)
         if tokenizer is not None:
             tokenizer.save_pretrained(folder)
         return folder
+
+
+def _randomise_position_biases(model: torch.nn.Module) -> None:
+    """BEiT initialises its relative position bias table to zeros, which would hide a lost bias: draw it."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "relative_position_bias_table" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator))
 
 
 def families() -> dict[str, Family]:
@@ -77,7 +95,7 @@ def families() -> dict[str, Family]:
                 tf.LlamaConfig(vocab_size=49152, num_key_value_heads=2, tie_word_embeddings=True, **_BODY),
                 None,
             ),
-            Family("gpt2", tf.GPT2Model, tf.GPT2Config(vocab_size=300, n_embd=32, n_layer=2, n_head=4), None),
+            Family("gpt2", tf.GPT2Model, tf.GPT2Config(vocab_size=30522, n_embd=32, n_layer=2, n_head=4), None),
             Family("vit", tf.ViTModel, tf.ViTConfig(**vision), small_vit),
             Family(
                 "dinov2",
@@ -99,6 +117,40 @@ def families() -> dict[str, Family]:
 
 
 FAMILY_NAMES = tuple(families())
+
+
+def more_families() -> dict[str, Family]:
+    """Families whose attention differs from the eight above: position biases in the mask (BEiT), their own
+    attention code (BLOOM, MPT, Falcon with ALiBi), another scaling (GPT-2 by inverse layer index, Gemma 2's
+    query_pre_attn_scalar and soft-capping) and sinks (GPT-OSS)."""
+    body = dict(_BODY, vocab_size=30522)
+    moe = dict(num_local_experts=4, num_experts_per_tok=2)
+    return {
+        f.name: f
+        for f in (
+            Family("beit", tf.BeitModel,
+                   tf.BeitConfig(image_size=32, patch_size=8, use_relative_position_bias=True, **_BODY),
+                   tf.BeitImageProcessorPil(size={"height": 32, "width": 32},
+                                            crop_size={"height": 32, "width": 32})),
+            Family("bloom", tf.BloomForCausalLM, tf.BloomConfig(vocab_size=30522, hidden_size=32, n_layer=2, n_head=4),
+                   None),
+            Family("mpt", tf.MptForCausalLM, tf.MptConfig(vocab_size=30522, d_model=32, n_layers=2, n_heads=4), None),
+            Family("falcon_alibi", tf.FalconForCausalLM, tf.FalconConfig(alibi=True, **body), None),
+            Family("gpt2_inverse_layer", tf.GPT2LMHeadModel,
+                   tf.GPT2Config(vocab_size=30522, n_embd=32, n_layer=2, n_head=4,
+                                 scale_attn_by_inverse_layer_idx=True), None),
+            Family("gemma2", tf.Gemma2ForCausalLM,
+                   tf.Gemma2Config(head_dim=8, num_key_value_heads=2, query_pre_attn_scalar=24,
+                                   attn_logit_softcapping=2.0, **body), None),
+            Family("gpt_oss", tf.GptOssForCausalLM,
+                   tf.GptOssConfig(head_dim=8, num_key_value_heads=2, **moe, **body), None),
+        )
+    }
+
+
+def all_families() -> dict[str, Family]:
+    """Every family the loader accepts that the tests build: the eight, then the others."""
+    return {**families(), **more_families()}
 
 
 def dinov2_with_registers(registers: int = 4) -> Family:

@@ -3,10 +3,13 @@
     python -m models.head.train --images assets/training_photos --out assets/attention_head
 
 Items are random crops of the photos; each has `--views` augmented views whose backbone tokens are
-computed once and cached (frozen backbone, the CPU default). The loss is InfoNCE between two views,
-summed over the Matryoshka sizes, plus image-to-caption InfoNCE when `--captions` is given (captions
-embedded by the MiniLM pack). `--unfreeze K` trains the backbone's last K blocks too, with views made
-on the fly: the seed's joint training, meant for a GPU. Seeded; `--resume` continues from OUT/state.pt.
+computed once and cached: the backbone stays frozen. The loss is InfoNCE between two views, summed over
+the Matryoshka sizes, plus image-to-caption InfoNCE when `--captions` is given (captions embedded by
+the MiniLM pack). Seeded; `--resume` continues from OUT/state.pt.
+
+The seed trains the head jointly with the backbone. That is not offered: a head is always read on the
+backbone it names (`HeadConfig.backbone`), unchanged, and nothing here could serve fine-tuned blocks
+beside it (the README's "Departures from the seed").
 """
 
 from __future__ import annotations
@@ -24,11 +27,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.head.anchor import dataset_mean
-from models.head.features import backbone_tokens, input_size, load_photos, pixel_values, view_features
+from models.head.features import load_photos, view_features
 from models.head.head import AttentionHead, HeadConfig, patch_entropy, save_head
 from models.head.losses import clamped_temperature, matryoshka_info_nce
-from models.head.views import augmented_view, random_items
-from models.loading import LoadedModel, load_model
+from models.head.views import random_items
+from models.loading import load_model
 from models.training import clipped_step, warmup_cosine
 
 
@@ -48,21 +51,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128, 256], help="Matryoshka sizes")
     parser.add_argument("--no-anchor", action="store_true", help="ablation: no UnLearnable Token")
     parser.add_argument("--captions", type=Path, help="JSON {photo file name: caption} for image-text InfoNCE")
-    parser.add_argument("--unfreeze", type=int, default=0, help="also train the backbone's last K blocks")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this step, to resume later")
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--device", default="auto")
     return parser.parse_args(argv)
-
-
-def backbone_blocks(model: nn.Module) -> nn.ModuleList:
-    """The backbone's transformer blocks: its longest ModuleList (encoder.layer, encoder.layers, ...)."""
-    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
-    if not lists:
-        raise ValueError("the backbone has no list of blocks to unfreeze")
-    return max(lists, key=len)
 
 
 def caption_vectors(captions: dict[str, str], names: list[str]) -> torch.Tensor:
@@ -75,34 +69,12 @@ def caption_vectors(captions: dict[str, str], names: list[str]) -> torch.Tensor:
     return F.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
 
 
-class ViewSource:
-    """Backbone tokens of two different views of each item in a batch: cached, or made on the fly."""
-
-    def __init__(self, loaded: LoadedModel, names, photos, items, views: int, seed: int, live: bool, progress):
-        self.loaded, self.photos, self.items, self.live = loaded, photos, items, live
-        self.rng = random.Random(seed + 1)
-        self.cached = None if live else view_features(loaded, names, photos, items, views, seed, progress)
-
-    def mean_token(self) -> torch.Tensor:
-        """The anchor's value: the mean backbone token over the training views (a pass before training)."""
-        if self.cached is not None:
-            return dataset_mean(self.cached[i].float() for i in range(len(self.items)))
-        size = input_size(self.loaded)
-        return dataset_mean(backbone_tokens(self.loaded, [augmented_view(self.photos, item, self.rng, size)])
-                            for item in self.items)
-
-    def pair(self, batch: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.cached is not None:
-            views = self.cached.shape[1]
-            first = torch.randint(views, (len(batch),), generator=generator)
-            second = (first + torch.randint(1, views, (len(batch),), generator=generator)) % views  # another view
-            return self.cached[batch, first].float(), self.cached[batch, second].float()
-        size = input_size(self.loaded)
-        pixels = [[augmented_view(self.photos, self.items[int(i)], self.rng, size) for i in batch] for _ in range(2)]
-        with torch.enable_grad():  # the unfrozen blocks learn from these
-            a, b = (self.loaded.model(pixel_values=pixel_values(self.loaded, images)).last_hidden_state
-                    for images in pixels)
-        return a, b
+def view_pair(cached: torch.Tensor, batch: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Backbone tokens of two different cached views of each item in `batch`: (B, N, C) twice."""
+    views = cached.shape[1]
+    first = torch.randint(views, (len(batch),), generator=generator)
+    second = (first + torch.randint(1, views, (len(batch),), generator=generator)) % views  # another view
+    return cached[batch, first].float(), cached[batch, second].float()
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -115,13 +87,9 @@ def main(argv: list[str] | None = None) -> Path:
     loaded = load_model(args.backbone, device=args.device, progress=say)
     for p in loaded.model.parameters():
         p.requires_grad_(False)
-    unfrozen = list(backbone_blocks(loaded.model))[-args.unfreeze :] if args.unfreeze else []
-    for block in unfrozen:
-        block.requires_grad_(True)
-        block.train()
     names, photos = load_photos(args.images)
     items = random_items(photos, args.items, random.Random(args.seed), tuple(args.area))
-    source = ViewSource(loaded, names, photos, items, args.views, args.seed, live=bool(unfrozen), progress=say)
+    cached = view_features(loaded, names, photos, items, args.views, args.seed, say)  # (items, views, N, C)
     bar.close()
 
     config = HeadConfig(loaded.model.config.hidden_size, args.keep, args.heads, tuple(args.sizes),
@@ -133,8 +101,6 @@ def main(argv: list[str] | None = None) -> Path:
         captions = caption_vectors(json.loads(args.captions.read_text()), names).to(loaded.device)
         text_projection = nn.Linear(captions.shape[1], config.embedding_dim).to(loaded.device)
     parameters = [{"params": [*head.parameters(), *text_projection.parameters(), log_temperature]}]
-    if unfrozen:
-        parameters.append({"params": [p for b in unfrozen for p in b.parameters()], "lr": args.lr / 10})
     optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=0.05)
     generator = torch.Generator().manual_seed(args.seed)
     state_file, log_file = args.out / "state.pt", args.out / "train_log.jsonl"
@@ -146,11 +112,11 @@ def main(argv: list[str] | None = None) -> Path:
         log_temperature.data.copy_(state["log_temperature"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
-        source.rng.setstate(state["view_rng"])
         start = state["step"]
     else:
         if head.anchor is not None:
-            head.anchor.fill(source.mean_token().to(loaded.device))
+            # the anchor's value: the mean backbone token over every cached training view
+            head.anchor.fill(dataset_mean(cached[i].float() for i in range(len(items))).to(loaded.device))
         args.out.mkdir(parents=True, exist_ok=True)
         log_file.write_text("")
     schedule = warmup_cosine(optimizer, max(1, args.steps), warmup=100, start=start)
@@ -162,21 +128,18 @@ def main(argv: list[str] | None = None) -> Path:
         save_head(head, args.out, {**extra, "step": step, "temperature": clamped_temperature(log_temperature).item()})
         from safetensors.torch import save_file
 
-        if unfrozen:  # the fine-tuned blocks, numbered from the last frozen one
-            save_file({f"{i}.{k}": v.contiguous() for i, b in enumerate(unfrozen) for k, v in b.state_dict().items()},
-                      str(args.out / "backbone_blocks.safetensors"))
         if captions is not None:
             save_file(text_projection.state_dict(), str(args.out / "text_projection.safetensors"))
         torch.save({"head": head.state_dict(), "text_projection": text_projection.state_dict(), "step": step,
                     "log_temperature": log_temperature.data, "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(), "view_rng": source.rng.getstate()}, state_file)
+                    "generator": generator.get_state()}, state_file)
 
     head.train()
     started, window = time.perf_counter(), []
     with tqdm(total=args.steps, initial=start, unit="step", desc="training the attention head") as progress:
         for step in range(start, args.steps):
             batch = torch.randperm(len(items), generator=generator)[: args.batch_size]
-            a, b = source.pair(batch, generator)
+            a, b = view_pair(cached, batch, generator)
             out_a, out_b = head(a.to(loaded.device)), head(b.to(loaded.device))
             temperature = clamped_temperature(log_temperature)
             loss = matryoshka_info_nce(out_a.embeddings, out_b.embeddings, temperature)

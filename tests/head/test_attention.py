@@ -7,13 +7,14 @@ import torch
 
 from models.head.attention import HeadAttention, orthogonal_linear
 from models.head.head import AttentionHead, HeadConfig
+from tests.tolerance import assert_close32
 
 
 @pytest.mark.parametrize(("dim_in", "dim_out"), [(48, 48), (48, 32), (32, 64)])
 def test_orthogonal_linear_starts_orthonormal(dim_in, dim_out):
     w = orthogonal_linear(dim_in, dim_out).weight.detach()  # (out, in)
     small = w @ w.T if dim_out <= dim_in else w.T @ w
-    torch.testing.assert_close(small, torch.eye(min(dim_in, dim_out)), atol=1e-5, rtol=0)
+    assert_close32(small, torch.eye(min(dim_in, dim_out)), terms=max(dim_in, dim_out))
 
 
 def test_every_projection_of_a_new_head_is_orthogonal():
@@ -23,7 +24,7 @@ def test_every_projection_of_a_new_head_is_orthogonal():
     for layer in linears:
         w = layer.weight.detach()
         small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
-        torch.testing.assert_close(small, torch.eye(min(w.shape)), atol=1e-5, rtol=0)
+        assert_close32(small, torch.eye(min(w.shape)), terms=max(w.shape))
 
 
 def test_weights_are_per_head_distributions_in_float32_even_for_half_inputs():

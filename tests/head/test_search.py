@@ -21,10 +21,12 @@ def test_recall_counts_the_true_row_among_the_k_nearest():
 
 
 def test_baselines_are_the_unit_cls_and_patch_mean():
-    tokens = torch.randn(2, 5, 8)
-    got = baseline_embeddings(tokens, first_patch=1)
-    torch.testing.assert_close(got["CLS"], F.normalize(tokens[:, 0], dim=-1))
-    torch.testing.assert_close(got["mean of patches"], F.normalize(tokens[:, 1:].mean(1), dim=-1))
+    # one image: CLS (3, 4), a register (9, 9) that must be left out, patches (2, 0) and (0, 2)
+    tokens = torch.tensor([[[3.0, 4.0], [9.0, 9.0], [2.0, 0.0], [0.0, 2.0]]])
+    got = baseline_embeddings(tokens, first_patch=2)
+    assert got["CLS"].tolist() == [[pytest.approx(0.6), pytest.approx(0.8)]]  # (3, 4) / 5
+    half = 0.5**0.5  # patch mean (1, 1), unit length
+    assert got["mean of patches"].tolist() == [[pytest.approx(half), pytest.approx(half)]]
 
 
 def test_index_entries_are_each_photo_and_its_crops_at_the_input_size():

@@ -6,13 +6,13 @@ import json
 import random
 
 import pytest
-import torch
 from PIL import Image
 
 from models.head.features import load_photos, view_features
 from models.head.head import load_head
 from models.head.train import main
 from models.head.views import random_items
+from tests.tolerance import assert_close32
 
 pytestmark = pytest.mark.packs
 TINY = ["--items", "6", "--views", "2", "--batch-size", "4", "--keep", "8", "--heads", "2", "--sizes", "16", "32",
@@ -37,7 +37,8 @@ def test_the_anchor_starts_as_the_mean_of_the_training_tokens_and_never_changes(
     items = random_items(images, 6, random.Random(3), (0.08, 0.3))
     tokens = view_features(dinov2, names, images, items, views=2, seed=3)  # the cache the run filled
     expected = tokens.double().reshape(-1, tokens.shape[-1]).mean(0).float()  # computed here, independently
-    torch.testing.assert_close(head.anchor.value, expected, atol=1e-6, rtol=0)
+    samples = tokens.numel() // tokens.shape[-1]
+    assert_close32(head.anchor.value, expected, scale=tokens.abs().max().item(), terms=samples)
     assert saved["step"] == 4 and saved["command"].startswith("python -m models.head.train")
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in log] == [2, 4] and all(0 < row["anchor_share"] < 1 for row in log)
@@ -50,7 +51,8 @@ def test_resuming_gives_the_same_head_as_one_run(photos, tmp_path, dinov2):
     main(["--images", str(photos), "--out", str(resumed), "--steps", "4", *TINY, "--resume"])
     a, b = load_head(straight)[0], load_head(resumed)[0]
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
-        torch.testing.assert_close(x, y, atol=1e-6, rtol=0, msg=name)
+        assert x.shape == y.shape, name
+        assert_close32(x.float(), y.float(), terms=x.shape[-1] if x.dim() else 1)
 
 
 def test_without_anchor_the_head_has_none(photos, tmp_path, dinov2):
@@ -59,25 +61,19 @@ def test_without_anchor_the_head_has_none(photos, tmp_path, dinov2):
     assert head.anchor is None and head.config.anchor is False
 
 
-def test_joint_training_changes_the_unfrozen_backbone_block_and_saves_it(photos, tmp_path, dinov2):
-    from safetensors.torch import load_file
-
-    from models.head.train import backbone_blocks
-
-    out = main(["--images", str(photos), "--out", str(tmp_path / "joint"), "--steps", "2", "--unfreeze", "1",
-                "--lr", "1e-2", *TINY])
-    saved = load_file(str(out / "backbone_blocks.safetensors"))
-    original = backbone_blocks(dinov2.model)[-1].state_dict()
-    assert set(saved) == {f"0.{name}" for name in original}
-    assert any(not torch.equal(saved[f"0.{name}"], value) for name, value in original.items())
-
-
 def test_captions_add_an_image_text_loss_and_a_saved_text_projection(photos, tmp_path, dinov2):
     captions = tmp_path / "captions.json"
     captions.write_text(json.dumps({"p0.png": "grey noise", "p1.png": "more noise", "p2.png": "loud noise",
                                     "flat.jpg": "a flat colour"}))
-    out = main(["--images", str(photos), "--out", str(tmp_path / "captioned"), "--steps", "2",
-                "--captions", str(captions), *TINY])
+
+    def first_loss(name: str, *extra: str):
+        out = main(["--images", str(photos), "--out", str(tmp_path / name), "--steps", "1", *TINY,
+                    "--log-every", "1", *extra])
+        return json.loads((out / "train_log.jsonl").read_text().splitlines()[0])["loss"], out
+
+    plain, _ = first_loss("plain")
+    captioned, out = first_loss("captioned", "--captions", str(captions))
     assert (out / "text_projection.safetensors").exists()
-    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-    assert all(row["loss"] == row["loss"] for row in log)  # finite, not NaN
+    # step 1 runs the same head on the same views (same seed): the difference is the image-text InfoNCE, one
+    # cross-entropy per Matryoshka size over the batch's photos, which is strictly positive
+    assert captioned - plain > 0.05
