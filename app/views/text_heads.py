@@ -11,6 +11,8 @@ from views.text_maps import segment_start
 
 # input widgets whose values survive a tab switch (session.keep_widget_state)
 WIDGETS = ()
+# the figures this view draws, by key: benchmarks and tests count them from here
+FIGURES = ("head_grid", "average", "single", "divergence")
 
 
 def _derivation(capture: AttentionCapture, layer: int) -> str:

@@ -12,6 +12,8 @@ from models.capture import AttentionCapture
 
 # input widgets whose values survive a tab switch (session.keep_widget_state)
 WIDGETS = ("statistic",)
+# the figures this view draws, by key: benchmarks and tests count them from here
+FIGURES = ("mosaic", "statistic_grid", "selected_map")
 
 
 def segment_start(capture: AttentionCapture) -> int | None:

@@ -11,6 +11,9 @@ from models.capture import AttentionCapture
 
 # input widgets whose values survive a tab switch (session.keep_widget_state)
 WIDGETS = ("walk_token",)
+# the figures this view draws, by key: benchmarks and tests count them from here
+FIGURES = ("walk_q", "walk_k", "walk_v", "walk_scores", "walk_w", "walk_out", "walk_concat",
+           "walk_proj")
 
 
 def _difference(label: str, value: float | None, tolerance: float | None) -> None:
