@@ -68,7 +68,7 @@ class LoadedModel:
     causal: bool
     device: torch.device
     dtype: torch.dtype
-    # False when the model's code bypasses transformers' attention registry (BLOOM, MPT, Falcon, T5):
+    # False when the model's code bypasses transformers' attention registry (BLOOM, MPT, Falcon):
     # its weights come from output_attentions, and it has no scores, queries, keys or values to show
     exposes_scores: bool = True
 
