@@ -16,7 +16,8 @@ def test_standard_and_convolved_maps_and_a_new_preset(page, app_url):
     _wait_for_app(page)
     _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "MTA (pre-softmax, diagonal 2×3)")
     _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "standard · layer 0 · head 0")
-    assert "not learned" in page.inner_text("body")
+    _wait_for_app(page)
+    _wait_for_text(page, "body", "not learned")
     page.get_by_label("Kernel preset").click()
     page.get_by_role("option", name="key window").click()
     _wait_for_app(page)
@@ -36,6 +37,7 @@ def test_the_trained_toy_models_answer_in_the_browser(page, app_url):
     _open_tab(page, "Trained on the toy task")
     _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "mta · layer")
     _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "baseline · layer")
+    _wait_for_app(page)
     body = page.inner_text("body")
     assert body.count("Answer ") == 2 and "Learned kernels" in body and "Traceback" not in body
     page.get_by_role("textbox", name="…or type a prompt").fill("abc#de")
