@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from components.heatmaps import attention_map, attention_mosaic  # noqa: E402
-from models.capture import capture_text  # noqa: E402
-from models.head_stats import head_statistics, sink_groups  # noqa: E402
-from models.loading import load_model, model_class  # noqa: E402
-from models.recording import recording  # noqa: E402
+from models.engine.capture import capture_text  # noqa: E402
+from models.engine.loading import load_model, model_class  # noqa: E402
+from models.engine.recording import recording  # noqa: E402
+from models.text.head_stats import head_statistics, sink_groups  # noqa: E402
 
 TEXT_SIZES = (32, 128, 512)
 IMAGE_SIZES = (224, 448)
@@ -67,7 +67,7 @@ def _record(model, inputs):
 
 
 def _capture_and_maps(loaded, size: int) -> None:
-    """A text capture of `size` tokens, then what the Maps view computes from it (as app/views/text_maps.py)."""
+    """A text capture of `size` tokens, then what the Maps view computes from it (as app/views/text/maps.py)."""
     capture = capture_text(loaded, "attention " * size, max_tokens=size)
     masks = [None if layer.mask is None else layer.mask.numpy() for layer in capture.layers]
     attention_mosaic([layer.weights.numpy() for layer in capture.layers], masks, capture.num_heads, 40)
@@ -110,7 +110,7 @@ def peak_memory() -> str:
     """Peak RSS of a fresh process that loads MiniLM and captures 512 tokens (VmHWM, Linux)."""
     code = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-        "from models.loading import load_model\nfrom models.capture import capture_text\n"
+        "from models.engine.loading import load_model\nfrom models.engine.capture import capture_text\n"
         "def hwm(): return int([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])\n"
         "m = load_model('pack:minilm'); before = hwm()\n"
         "c = capture_text(m, 'attention ' * 600)\n"

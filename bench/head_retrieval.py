@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
+from models.engine.loading import load_model
 from models.head.features import backbone_tokens, input_size, load_photos, token_grid
 from models.head.head import load_head, patch_entropy
 from models.head.search import baseline_embeddings, head_output, recall_at
 from models.head.views import augmented_view, item_image, random_items
-from models.loading import load_model
 
 KS = (1, 5)
 

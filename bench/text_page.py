@@ -18,15 +18,15 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "app")]  # the app's own modules import `session` and `views` from app/
+sys.path[:0] = [str(ROOT), str(ROOT / "app")]  # the app's own modules import `shared`, `state` and `views` from app/
 
 from bertviz import model_view  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
-from views import text_bertviz, text_heads, text_maps, text_walkthrough  # noqa: E402
+from views.text import bertviz, heads, maps, walkthrough  # noqa: E402
 
 from bench.wire import WireCounter, server_peak_rss_mb  # noqa: E402
-from models.capture import capture_text  # noqa: E402
-from models.loading import load_model  # noqa: E402
+from models.engine.capture import capture_text  # noqa: E402
+from models.engine.loading import load_model  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, serve_app  # noqa: E402
 
 PARAGRAPH = (
@@ -36,8 +36,8 @@ PARAGRAPH = (
 )
 SIZES = (32, 128, 512)
 # figures each tab draws, as the view module lists them (MiniLM: its walkthrough reaches W^O)
-VIEWS = {"Maps": len(text_maps.FIGURES), "Single vs multi-head": len(text_heads.FIGURES),
-         "Q·K·V walkthrough": len(text_walkthrough.FIGURES), "bertviz": len(text_bertviz.FIGURES)}
+VIEWS = {"Maps": len(maps.FIGURES), "Single vs multi-head": len(heads.FIGURES),
+         "Q·K·V walkthrough": len(walkthrough.FIGURES), "bertviz": len(bertviz.FIGURES)}
 DRAWN = """n => {
   const stale = document.querySelector('[data-testid=stStatusWidget]') ||
                 document.querySelector('[data-stale=true] [data-testid=stPlotlyChart]');

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.loading import load_model
+from models.engine.loading import load_model
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 import transformers as tf
 
-from models.lens_attention import LENS_ATTENTION
-from models.loading import LoadedModel, reads_registry
+from models.engine.lens_attention import LENS_ATTENTION
+from models.engine.loading import LoadedModel, reads_registry
 
 _BODY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from models.precision import float32_tolerance
+from models.engine.precision import float32_tolerance
 
 
 def assert_close32(actual: torch.Tensor, expected: torch.Tensor, *, scale: float | None = None, terms: int = 1,

@@ -1,7 +1,7 @@
 """Text page: type a sentence, see every layer's and head's attention in four views of one forward pass."""
 
 import streamlit as st
-from session import (
+from shared import (
     TextInput,
     capture_of,
     figure_format_control,
@@ -10,16 +10,16 @@ from session import (
     show_model_notes,
     text_capture,
 )
-from views import text_bertviz, text_heads, text_maps, text_walkthrough
+from views.text import bertviz, heads, maps, walkthrough
 
-from models.export import capture_npz, npz_size
+from models.engine.export import capture_npz, npz_size
 
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 MAX_TOKENS = 512
 VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz")
 
 # before any st.stop: a failed input must not reset the closed tabs' choices
-keep_widget_state(text_maps, text_heads, text_walkthrough, text_bertviz)
+keep_widget_state(maps, heads, walkthrough, bertviz)
 st.title("Text attention")
 st.caption(
     "Every layer and head of a real pretrained model, captured from its forward pass: "
@@ -74,16 +74,17 @@ download.download_button(
 )
 
 # bind: /?text_view=bertviz opens that tab (the Text page is served at the root), so a view can be linked
-maps, heads, walkthrough, bertviz = st.tabs(VIEWS, key="text_view", on_change="rerun", bind="query-params")
-if maps.open:
-    with maps:
-        text_maps.render(key, capture, layer, head)
-if heads.open:
-    with heads:
-        text_heads.render(key, capture, layer)
-if walkthrough.open:
-    with walkthrough:
-        text_walkthrough.render(key, capture, layer, head)
-if bertviz.open:
-    with bertviz:
-        text_bertviz.render(key, capture, layer)
+maps_tab, heads_tab, walkthrough_tab, bertviz_tab = st.tabs(
+    VIEWS, key="text_view", on_change="rerun", bind="query-params")
+if maps_tab.open:
+    with maps_tab:
+        maps.render(key, capture, layer, head)
+if heads_tab.open:
+    with heads_tab:
+        heads.render(key, capture, layer)
+if walkthrough_tab.open:
+    with walkthrough_tab:
+        walkthrough.render(key, capture, layer, head)
+if bertviz_tab.open:
+    with bertviz_tab:
+        bertviz.render(key, capture, layer)

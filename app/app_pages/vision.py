@@ -3,14 +3,15 @@
 from pathlib import Path
 
 import streamlit as st
-from session import figure_format_control, image_capture, keep_widget_state, model_picker, show_model_notes
-from views import vision_head, vision_patch, vision_pooling, vision_rollout, vision_saliency, vision_search
+from shared import figure_format_control, keep_widget_state, model_picker, show_model_notes
+from state.vision import image_capture
+from views.vision import head, patch, pooling, rollout, saliency, search
 
 from components.markdown import escape_markdown
 from components.overlays import COLORMAPS
-from models.export import capture_npz
-from models.focus import pooling_focus, rollout_focus
-from models.images import FORMATS
+from models.engine.export import capture_npz
+from models.vision.focus import pooling_focus, rollout_focus
+from models.vision.images import FORMATS
 
 PHOTOS = Path(__file__).resolve().parents[2] / "assets" / "photos"
 EXAMPLES = {
@@ -25,7 +26,7 @@ VIEWS = ("Pooling focus", "Any patch", "Rollout", "Attention vs saliency", "Atte
          "Photo search")
 
 # before any st.stop: a failed input must not reset the closed tabs' choices
-keep_widget_state(vision_pooling, vision_patch, vision_rollout, vision_saliency, vision_head, vision_search)
+keep_widget_state(pooling, patch, rollout, saliency, head, search)
 st.title("Vision attention")
 st.caption(
     "Where a real vision transformer looks: the attention that pools the image into its embedding, "
@@ -72,23 +73,23 @@ download_col.download_button(
     help="Every layer's weights and scores, the grid, the photo as seen, pooling focus per head and rollout.",
 )
 
-pooling, patch, rollout, saliency, head, search = st.tabs(VIEWS, key="vision_view", on_change="rerun",
-                                                          bind="query-params")  # ?vision_view=Rollout links a tab
-if pooling.open:
-    with pooling:
-        vision_pooling.render(capture)
-if patch.open:
-    with patch:
-        vision_patch.render(capture)
-if rollout.open:
-    with rollout:
-        vision_rollout.render(key, capture)
-if saliency.open:
-    with saliency:
-        vision_saliency.render(key, capture, loaded.name)
-if head.open:
-    with head:
-        vision_head.render(model_key, data)
-if search.open:
-    with search:
-        vision_search.render(model_key, data)
+pooling_tab, patch_tab, rollout_tab, saliency_tab, head_tab, search_tab = st.tabs(
+    VIEWS, key="vision_view", on_change="rerun", bind="query-params")  # ?vision_view=Rollout links a tab
+if pooling_tab.open:
+    with pooling_tab:
+        pooling.render(capture)
+if patch_tab.open:
+    with patch_tab:
+        patch.render(capture)
+if rollout_tab.open:
+    with rollout_tab:
+        rollout.render(key, capture)
+if saliency_tab.open:
+    with saliency_tab:
+        saliency.render(key, capture, loaded.name)
+if head_tab.open:
+    with head_tab:
+        head.render(model_key, data)
+if search_tab.open:
+    with search_tab:
+        search.render(model_key, data)

@@ -1,1 +1,1 @@
-"""The Text page's views: each lays out one tab from a capture; none computes anything itself."""
+"""One module per tab, grouped by page: each lays out one tab from a capture and computes nothing itself."""

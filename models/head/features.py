@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from models.engine.loading import LoadedModel
+from models.engine.packs import Progress, cache_root, no_progress
 from models.head.views import Item, augmented_view
-from models.images import FORMATS, ImageInputError, open_photo
-from models.loading import LoadedModel
-from models.packs import Progress, cache_root, no_progress
+from models.vision.images import FORMATS, ImageInputError, open_photo
 
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from models.capture import AttentionCapture
+from models.engine.capture import AttentionCapture
 from models.head.head import AttentionHead, HeadOutput, patch_entropy
 
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from models.engine.loading import LoadedModel
 from models.head.features import backbone_tokens, token_grid
 from models.head.focus import head_focus
 from models.head.head import AttentionHead, HeadOutput
 from models.head.views import Item, item_image, random_box
-from models.loading import LoadedModel
 
 BASELINES = ("CLS", "mean of patches")
 

@@ -26,12 +26,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from models.engine.loading import load_model
 from models.head.anchor import dataset_mean
 from models.head.features import load_photos, view_features
 from models.head.head import AttentionHead, HeadConfig, patch_entropy, save_head
 from models.head.losses import clamped_temperature, matryoshka_info_nce
 from models.head.views import random_items
-from models.loading import load_model
 from models.training import clipped_step, warmup_cosine
 
 

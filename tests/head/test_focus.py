@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from models.capture import capture_image
+from models.engine.capture import capture_image
 from models.head.focus import head_focus, kept_mask, read_photo
 from models.head.head import AttentionHead, HeadConfig
 

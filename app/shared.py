@@ -1,0 +1,145 @@
+"""What every page shares: the sidebar model picker, cached models and text captures, and the widgets that
+show figures and notes. Each page's own caches are in state/<page>.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Literal, NamedTuple, TypeVar
+
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from components.export import figure_config
+from models.engine.capture import AttentionCapture, CaptureError, capture_text
+from models.engine.loading import LoadedModel, ModelLoadError, load_model, pack_ready, prepare_pack
+from models.engine.notes import lacks_scores, model_notes
+from models.engine.registry import PACK_PREFIX, choices
+
+OTHER = "Other: a hub id or a folder…"
+T = TypeVar("T")
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def cached_model(name: str, device: str, dtype: str) -> LoadedModel:
+    """One instance per (model, device, dtype), shared by all sessions; it holds no per-user state."""
+    return load_model(name, device, dtype)
+
+
+def model_picker(modality: Literal["text", "vision"]) -> tuple[LoadedModel, tuple[str, str, str]] | None:
+    """Sidebar: choose a model (packs, hub presets, any id/folder), device and dtype; load with progress."""
+    bar = st.sidebar
+    bar.header("Model")
+    options = {c.label: c.name for c in choices(modality)}
+    label = bar.selectbox("Model", [*options, OTHER], key=f"model_choice_{modality}")
+    if label == OTHER:
+        name = bar.text_input("Hub id or local folder", key=f"model_custom_{modality}",
+                              placeholder="e.g. bert-base-uncased or /path/to/model").strip()
+        if not name:
+            bar.info("Type a Hugging Face model id or the path of a folder saved with save_pretrained.")
+            return None
+    else:
+        name = options[label]
+    devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    device = bar.selectbox("Device", devices, key="device", help="auto: CUDA when a GPU is present, else CPU")
+    dtype = "float32"
+    if torch.cuda.is_available() and device != "cpu":
+        dtype = bar.selectbox("Precision", ["float32", "float16", "bfloat16"], key="dtype")
+    try:
+        if name.startswith(PACK_PREFIX) and not pack_ready(name):
+            holder = bar.empty()
+            progress = holder.progress(0.0, text=f"Converting the {name} pack (once)…")
+            prepare_pack(name, lambda f, m: progress.progress(min(max(f, 0.0), 1.0), text=m))
+            holder.empty()
+        with bar, st.spinner(f"Loading {name}…"):
+            loaded = cached_model(name, device, dtype)
+    except ModelLoadError as error:
+        bar.error(str(error))
+        return None
+    config = loaded.model.config
+    bar.caption(
+        f"**{loaded.family}** · {getattr(config, 'num_hidden_layers', '?')} layers · "
+        f"{getattr(config, 'num_attention_heads', '?')} heads · on {loaded.device.type}"
+    )
+    return loaded, (name, device, dtype)
+
+
+def captured(compute: Callable[[], T], out_of_memory: str,
+             input_errors: tuple[type[Exception], ...] = ()) -> T | None:
+    """Run a capture with a spinner; any failure the user can act on becomes a message, not a traceback."""
+    try:
+        with st.spinner("Running the model and capturing every attention map…"):
+            return compute()
+    except input_errors as error:
+        st.error(str(error))
+    except CaptureError as error:
+        st.warning(str(error))
+    except (torch.OutOfMemoryError, MemoryError):
+        st.error(out_of_memory)
+    return None
+
+
+class TextInput(NamedTuple):
+    """What identifies one text capture: the model (name, device, dtype) and the input."""
+
+    model: tuple[str, str, str]
+    text: str
+    pair: str | None
+    max_tokens: int
+
+
+@st.cache_resource(show_spinner=False, max_entries=6, ttl=3600)
+def cached_text_capture(
+    name: str, device: str, dtype: str, text: str, pair: str | None, max_tokens: int
+) -> AttentionCapture:
+    """A capture per (model, text): switching views or heads never reruns the model."""
+    return capture_text(cached_model(name, device, dtype), text, pair, max_tokens)
+
+
+def capture_of(key: TextInput) -> AttentionCapture:
+    """The cached capture for `key` (computed on first use)."""
+    return cached_text_capture(*key.model, key.text, key.pair, key.max_tokens)
+
+
+def text_capture(key: TextInput) -> AttentionCapture | None:
+    """The capture for this input, or a message in the page (never a traceback)."""
+    return captured(lambda: capture_of(key), "Out of memory for this input: try a shorter text or a smaller model.")
+
+
+def show_model_notes(loaded: LoadedModel, capture: AttentionCapture) -> None:
+    """What holds for every view of this model's maps (a quantised pack, weights only, sinks...)."""
+    for note in model_notes(loaded, capture):
+        st.info(note, icon=":material/info:")
+
+
+def lacks_scores_notice(capture: AttentionCapture, view: str) -> bool:
+    """Say so in the page and return True when `view` cannot be drawn: the model exposes weights only."""
+    reason = lacks_scores(capture, view)
+    if reason is not None:
+        st.info(reason, icon=":material/block:")
+    return reason is not None
+
+
+def figure_format_control(container) -> None:
+    """The PNG / SVG switch that sets what every figure's camera button downloads (see show_figure)."""
+    container.segmented_control("Figure downloads", ["PNG", "SVG"], key="figure_format", default="PNG", required=True,
+                                help="The camera button on every figure downloads it in this format.")
+
+
+def show_figure(figure: go.Figure, file_stem: str, key: str) -> None:
+    """A plotly figure whose camera button downloads PNG or SVG, as chosen on the page."""
+    image_format = st.session_state.get("figure_format", "PNG").lower()
+    st.plotly_chart(figure, key=key, width="stretch", config=figure_config(file_stem, image_format))
+
+
+def keep_widget_state(*views: ModuleType) -> None:
+    """Keep the values of these views' input widgets (each view's WIDGETS) while their tab is closed.
+
+    Tabs are drawn lazily, and Streamlit drops the state of every widget not drawn in a run: without this,
+    switching tabs would reset each closed tab's choices.
+    """
+    for view in views:
+        for key in view.WIDGETS:
+            if key in st.session_state:
+                st.session_state[key] = st.session_state[key]

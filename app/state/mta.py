@@ -1,0 +1,35 @@
+"""The Multi-Token Attention page's caches: convolved maps of a real capture, and the shipped toy models."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+import torch
+from shared import TextInput, capture_of
+
+from models.mta.kernels import convolve_layer
+from models.mta.toy_experiment import shipped_runs
+from models.mta.toy_model import ToyReading, ToyTransformer, load_toy_model, read_prompt
+from models.mta.toy_task import ToyTask
+
+
+@st.cache_data(show_spinner=False, max_entries=24, ttl=3600)
+def cached_convolved(key: TextInput, layer: int, kernel: np.ndarray, pre_softmax: bool,
+                     mixing: np.ndarray | None) -> np.ndarray:
+    """One layer's maps as MTA would make them with this kernel (and head mixing), (H, T, T)."""
+    weights = capture_of(key).layers[layer]
+    return convolve_layer(weights.scores, weights.allowed, torch.tensor(kernel),
+                          pre_softmax, None if mixing is None else torch.tensor(mixing)).numpy()
+
+
+@st.cache_resource(show_spinner="Loading the toy-task checkpoints…")
+def cached_toy_runs() -> dict[str, tuple[ToyTransformer, ToyTask]]:
+    """The shipped baseline and MTA toy models, by run name ("mta-seed0", ...)."""
+    return {name: load_toy_model(folder) for name, folder in shipped_runs().items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=32, ttl=3600)
+def cached_toy_reading(run: str, prompt: str, block: int) -> ToyReading:
+    """One trained toy model's answer, maps and block-finding layer for one prompt."""
+    model, task = cached_toy_runs()[run]
+    return read_prompt(model, task, prompt, block)

@@ -1,0 +1,64 @@
+"""The Text page's caches: pure results of one capture (overview, statistics, comparison, walkthrough, bertviz),
+keyed by the input so reruns are instant."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from shared import TextInput, cached_model, capture_of
+
+from components.bertviz_embed import bertviz_html
+from components.heatmaps import attention_mosaic
+from models.text.head_stats import head_statistics, sink_groups
+from models.text.multihead import HeadComparison, compare_heads
+from models.text.walkthrough import Walkthrough, attention_walkthrough
+
+
+def clip_percentile() -> float | None:
+    """The colour range chosen on the page: saturate at the 99th percentile, or use the full range."""
+    return 99.0 if st.session_state.get("colour_range", "0 – 99th pct") == "0 – 99th pct" else None
+
+
+@st.cache_data(show_spinner=False, max_entries=12, ttl=3600)
+def cached_mosaic(key: TextInput, thumb: int) -> go.Figure:
+    """The layers x heads overview figure for one capture (small: thumbnails only)."""
+    capture = capture_of(key)
+    return attention_mosaic(
+        [layer.weights.numpy() for layer in capture.layers],
+        [None if layer.mask is None else layer.mask.numpy() for layer in capture.layers],
+        capture.num_heads,
+        thumb,
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=12, ttl=3600)
+def cached_statistics(key: TextInput) -> list[dict[str, np.ndarray]]:
+    """Per-head summary numbers for every layer."""
+    capture = capture_of(key)
+    groups = sink_groups(capture.tokens, capture.special)
+    return [{k: v.numpy() for k, v in head_statistics(layer, groups).items()} for layer in capture.layers]
+
+
+@st.cache_data(show_spinner=False, max_entries=24, ttl=3600)
+def cached_comparison(key: TextInput, layer: int) -> HeadComparison:
+    """Heads vs average vs one full-width head, for one layer."""
+    return compare_heads(capture_of(key).layers[layer])
+
+
+@st.cache_data(show_spinner=False, max_entries=48, ttl=3600)
+def cached_walkthrough(key: TextInput, layer: int, head: int, token: int) -> Walkthrough:
+    """The hand computation for one (layer, head, token)."""
+    loaded = cached_model(*key.model)
+    return attention_walkthrough(loaded.model, capture_of(key).layers[layer], head, token)
+
+
+@st.cache_data(show_spinner="Preparing the bertviz view…", max_entries=16, ttl=3600)
+def cached_bertviz(key: TextInput, view: str, layers: tuple[int, ...], start: int, end: int) -> str:
+    """bertviz's `view` for `layers` on tokens start..end-1, as a self-contained page."""
+    capture = capture_of(key)
+    b_start = None
+    if capture.segments and 1 in capture.segments[start:end] and capture.segments[start] == 0:
+        b_start = capture.segments[start:end].index(1)
+    weights = {i: capture.layers[i].weights[:, start:end, start:end].numpy() for i in layers}
+    return bertviz_html(view, weights, capture.tokens[start:end], b_start)

@@ -1,0 +1,65 @@
+"""Maps tab: every layer and head as thumbnails, one head at full resolution, per-head numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from shared import TextInput, show_figure
+from state.text import cached_mosaic, cached_statistics, clip_percentile
+
+from components.heatmaps import attention_map, labelled_heatmap
+from models.engine.capture import AttentionCapture
+
+# input widgets whose values survive a tab switch (shared.keep_widget_state)
+WIDGETS = ("statistic",)
+# the figures this view draws, by key: benchmarks and tests count them from here
+FIGURES = ("mosaic", "statistic_grid", "selected_map")
+
+
+def segment_start(capture: AttentionCapture) -> int | None:
+    """First token of the second segment of a sentence pair."""
+    if not capture.segments or 1 not in capture.segments:
+        return None
+    return capture.segments.index(1)
+
+
+def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> None:
+    statistics = cached_statistics(key)
+    overview, detail = st.columns([1, 1.35], gap="large")
+    with overview:
+        st.subheader("All layers × heads")
+        st.caption("Each thumbnail is one head, its colour saturating at its own 99th percentile; long inputs are "
+                   "averaged into blocks.")
+        show_figure(cached_mosaic(key, 40), "attention-mosaic", key="mosaic")
+        name = st.selectbox("Summary number for every head", list(statistics[0]), key="statistic")
+        grid = np.stack([layer_stats[name] for layer_stats in statistics])  # (L, H)
+        figure = labelled_heatmap(
+            grid, [f"L{i}" for i in range(capture.num_layers)], [f"H{h}" for h in range(capture.num_heads)],
+            title=name, value_name=name.split(" (")[0], row_title="layer", column_title="head", zmin=None,
+        )
+        figure.update_layout(height=int(min(700, 160 + 22 * capture.num_layers)), margin=dict(t=90))
+        show_figure(figure, f"head-{name.split(' (')[0]}", key="statistic_grid")
+    with detail:
+        st.subheader(f"Layer {layer} · head {head}, full resolution")
+        weights = capture.layers[layer]
+        figure = attention_map(
+            weights.weights[head].numpy(), capture.tokens,
+            mask=None if weights.mask is None else weights.mask.numpy(),
+            title=f"{capture.model_name} · layer {layer} · head {head}", segment_start=segment_start(capture),
+            clip_percentile=clip_percentile(),
+        )
+        show_figure(figure, f"attention-L{layer}-H{head}", key="selected_map")
+        if segment_start(capture):
+            st.caption("Dashed lines: where the second segment of the sentence pair begins.")
+        st.markdown(f"**Every head of layer {layer}** (averaged over query tokens) · module `{weights.name}`")
+        table = pd.DataFrame(statistics[layer], index=[f"H{h}" for h in range(capture.num_heads)])
+        st.dataframe(
+            table.style.format("{:.3f}").highlight_between(subset=pd.IndexSlice[[f"H{head}"], :], color="#fde68a"),
+            key="head_table",
+        )
+        st.caption(
+            "Entropy: 0 bits = all attention on one token, log₂(n) = spread evenly over n tokens. "
+            "Mean distance: how far away, in tokens, the attended tokens are. "
+            "'on …': the share of each query's attention that lands on that token (attention sinks)."
+        )

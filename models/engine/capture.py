@@ -1,0 +1,208 @@
+"""One call per input: every layer's attention weights, scores and mask, with what the tokens are.
+
+Text gets token labels (and the segment of each token for sentence pairs); images get the
+patch grid: its size, and which tokens are CLS, registers or padding rather than patches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from models.engine.loading import LoadedModel
+from models.engine.recording import LayerAttention, recording
+
+DEFAULT_MAX_TOKENS = 512
+
+
+class CaptureError(ValueError):
+    """The input cannot be captured; the message says why, for the user."""
+
+
+@dataclass(frozen=True)
+class PatchGrid:
+    """Where the image patches sit among a vision model's tokens."""
+
+    rows: int
+    cols: int
+    cls_tokens: int  # 1 for ViT / DINOv2 / CLIP, 0 for SigLIP
+    registers: int  # extra learned tokens after CLS (DINOv2 with registers)
+    padding: int  # NaFlex padding tokens after the grid (SigLIP 2)
+
+    @property
+    def first_patch(self) -> int:
+        return self.cls_tokens + self.registers
+
+    @property
+    def patches(self) -> slice:
+        """Token positions of the grid's patches, row-major."""
+        return slice(self.first_patch, self.first_patch + self.rows * self.cols)
+
+
+@dataclass(frozen=True)
+class AttentionCapture:
+    """Everything one forward pass attended to, on the CPU."""
+
+    model_name: str
+    layers: tuple[LayerAttention, ...]
+    pooling: LayerAttention | None = None  # SigLIP's probe over the patches: (H, 1, N)
+    tokens: tuple[str, ...] | None = None
+    segments: tuple[int, ...] | None = None  # token_type_ids of a sentence pair
+    special: tuple[bool, ...] | None = None  # True for the tokenizer's special tokens ([CLS], [SEP], <s>…)
+    grid: PatchGrid | None = None
+    pixels: np.ndarray | None = None  # (H, W, 3) uint8: the image exactly as the model saw it
+    hidden: torch.Tensor | None = None  # (T, C) the model's last hidden state (vision: feeds the saliency decoder)
+    causal: bool = False
+    dropped_tokens: int = 0  # cut off because the input was longer than allowed
+    kv_heads: int | None = None  # key/value heads under grouped-query attention
+
+    @property
+    def exposes_scores(self) -> bool:
+        """False for models read through output_attentions: weights only, no scores or q/k/v."""
+        return self.layers[0].exposes_scores
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def num_heads(self) -> int:
+        return self.layers[0].num_heads
+
+    @property
+    def seq_len(self) -> int:
+        return self.layers[0].weights.shape[-1]
+
+
+def token_label(text: str) -> str:
+    """Make a token's edge whitespace and line breaks visible."""
+    text = text.replace("\n", "↵").replace("\t", "⇥")
+    if text.startswith(" "):
+        text = "␣" + text[1:]
+    return text or "∅"
+
+
+def _returned_layers(output, causal: bool, dtype: torch.dtype) -> tuple[LayerAttention, ...]:
+    """Layers from output_attentions, for models whose code bypasses the registry: weights only."""
+    layers = []
+    for index, weights in enumerate(getattr(output, "attentions", None) or ()):
+        kept = weights[0].detach().to("cpu", dtype)  # (H, Tq, Tk)
+        mask = torch.ones(kept.shape[-2:], dtype=torch.bool).tril() if causal else None
+        layers.append(LayerAttention(name=f"layer {index}", weights=kept, stored_scores=None, mask=mask))
+    return tuple(layers)
+
+
+def _record(loaded: LoadedModel, inputs: dict[str, torch.Tensor], dtype: torch.dtype):
+    inputs = {k: v.to(loaded.device) for k, v in inputs.items()}
+    if loaded.exposes_scores:
+        with torch.inference_mode(), recording(loaded.model, dtype) as rec:
+            output = loaded.model(**inputs)
+        layers, pooling = tuple(rec.layers), (rec.pooling[-1] if rec.pooling else None)
+    else:
+        with torch.inference_mode():
+            output = loaded.model(**inputs, output_attentions=True)
+        layers, pooling = _returned_layers(output, loaded.causal, dtype), None
+    if not layers:
+        raise CaptureError(f"{loaded.name} ran without any attention call that Attention Lens can read.")
+    hidden = getattr(output, "last_hidden_state", None)
+    hidden = None if hidden is None else hidden[0].detach().to("cpu", dtype)  # (T, C), after the final norm
+    return layers, pooling, hidden
+
+
+def text_limit(loaded: LoadedModel, max_tokens: int = DEFAULT_MAX_TOKENS) -> int:
+    """Most tokens one capture takes: the model's own limit, at most `max_tokens`."""
+    limits = [max_tokens, getattr(loaded.model.config, "max_position_embeddings", None)]
+    model_max = getattr(loaded.processor, "model_max_length", None)
+    if model_max and model_max < 1_000_000:  # tokenizers without a limit report ~1e30
+        limits.append(model_max)
+    return min(x for x in limits if x)
+
+
+def capture_text(
+    loaded: LoadedModel,
+    text: str,
+    pair: str | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    dtype: torch.dtype = torch.float32,
+) -> AttentionCapture:
+    """Tokenise `text` (and an optional second segment), run the model, return all its attention."""
+    if loaded.modality != "text":
+        raise CaptureError(f"{loaded.name} is a vision model: it takes images, not text.")
+    if not text.strip():
+        raise CaptureError("Type some text first: the input is empty.")
+    tokenizer = loaded.processor
+    pair = pair if pair and pair.strip() else None
+    limit = text_limit(loaded, max_tokens)
+    encoded = tokenizer(text, pair, return_tensors="pt")
+    full = encoded["input_ids"].shape[1]
+    if full > limit:  # tokenise again only when it has to be cut
+        encoded = tokenizer(text, pair, truncation=True, max_length=limit, return_tensors="pt")
+    ids = encoded["input_ids"][0]
+    if ids.numel() == 0:
+        raise CaptureError("The tokenizer produced no tokens for this text.")
+    layers, pooling, _ = _record(loaded, dict(encoded), dtype)
+    config = loaded.model.config
+    heads, kv = getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None)
+    segments = encoded.get("token_type_ids")
+    special_ids = set(tokenizer.all_special_ids)
+    return AttentionCapture(
+        model_name=loaded.name,
+        layers=layers,
+        pooling=pooling,
+        tokens=tuple(token_label(tokenizer.decode([i], clean_up_tokenization_spaces=False)) for i in ids.tolist()),
+        segments=tuple(segments[0].tolist()) if pair and segments is not None else None,
+        special=tuple(i in special_ids for i in ids.tolist()),
+        causal=loaded.causal,
+        dropped_tokens=max(0, full - ids.numel()),
+        kv_heads=kv if kv and heads and kv != heads else None,
+    )
+
+
+def patch_grid(loaded: LoadedModel, inputs: dict[str, torch.Tensor], seq_len: int) -> PatchGrid:
+    """Rows, columns and non-patch tokens of the grid for these processed inputs."""
+    config = loaded.model.config
+    if "spatial_shapes" in inputs:  # SigLIP 2 NaFlex: (h, w) per image, then padding
+        rows, cols = (int(x) for x in inputs["spatial_shapes"][0])
+    else:
+        patch = config.patch_size
+        _, _, height, width = inputs["pixel_values"].shape
+        rows, cols = height // patch, width // patch
+    padding = seq_len - rows * cols if "spatial_shapes" in inputs else 0
+    prefix = seq_len - rows * cols - padding
+    cls_tokens = 0 if config.model_type in ("siglip_vision_model", "siglip2_vision_model") else min(prefix, 1)
+    return PatchGrid(rows, cols, cls_tokens, prefix - cls_tokens, padding)
+
+
+def seen_pixels(processor, inputs: dict[str, torch.Tensor], grid: PatchGrid) -> np.ndarray:
+    """The processed image back in 0..255 RGB: what the model saw, after its resize and crop. (H, W, 3)."""
+    x = inputs["pixel_values"][0].float()
+    if "spatial_shapes" in inputs:  # NaFlex rows of p*p*C patch pixels, then padding: un-patchify
+        p = int((x.shape[-1] // 3) ** 0.5)
+        x = x[: grid.rows * grid.cols].reshape(grid.rows, grid.cols, p, p, 3)
+        x = x.permute(4, 0, 2, 1, 3).reshape(3, grid.rows * p, grid.cols * p)  # (C, H, W)
+    if getattr(processor, "do_normalize", True):
+        mean = torch.tensor(processor.image_mean).view(-1, 1, 1)
+        x = x * torch.tensor(processor.image_std).view(-1, 1, 1) + mean
+    if getattr(processor, "do_rescale", True):
+        x = x / processor.rescale_factor
+    return x.clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).numpy()  # (H, W, 3)
+
+
+def capture_image(loaded: LoadedModel, image: Image.Image, dtype: torch.dtype = torch.float32) -> AttentionCapture:
+    """Preprocess `image` with the model's processor, run it, return all attention, the grid and what it saw."""
+    if loaded.modality != "vision":
+        raise CaptureError(f"{loaded.name} is a text model: it takes text, not images.")
+    inputs = dict(loaded.processor(images=image.convert("RGB"), return_tensors="pt"))
+    layers, pooling, hidden = _record(loaded, inputs, dtype)
+    grid = patch_grid(loaded, inputs, layers[0].weights.shape[-1])
+    return AttentionCapture(
+        model_name=loaded.name,
+        layers=layers,
+        pooling=pooling,
+        grid=grid,
+        pixels=seen_pixels(loaded.processor, inputs, grid),
+        hidden=hidden,
+    )

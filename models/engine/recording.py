@@ -1,0 +1,228 @@
+"""Record every attention map of one forward pass; a context you enter and leave.
+
+Transformer layers report through `lens_attention`'s sink. The ``nn.MultiheadAttention``
+pooling heads (SigLIP, SigLIP 2) are not routed through transformers' registry, so forward
+hooks are attached to them for the duration of the recording only.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from models.engine.lens_attention import LENS_ATTENTION, AttentionVectors, active_sink, pre_softmax
+
+
+def masked_softmax(logits: torch.Tensor, allowed: torch.Tensor | None,
+                   sink: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax over the last axis where `allowed` is True; rows with nothing allowed become 0.
+
+    sink: logits of one extra column per row (broadcast over logits.shape[:-1]), dropped after the
+    softmax, as GPT-OSS's attention sinks: the row then sums to less than 1.
+    """
+    if allowed is not None:
+        logits = logits.masked_fill(~allowed, float("-inf"))
+    wide = logits.double()
+    if sink is not None:
+        column = torch.as_tensor(sink, dtype=torch.float64).expand(logits.shape[:-1]).unsqueeze(-1)
+        wide = torch.cat([wide, column], dim=-1)  # (..., Tk + 1)
+    weights = torch.softmax(wide, dim=-1).nan_to_num(0.0)
+    return (weights if sink is None else weights[..., :-1]).to(logits.dtype)
+
+
+class ScoresUnavailable(ValueError):
+    """The model returned only its attention weights: no scores, queries, keys or values to show."""
+
+
+@dataclass(frozen=True)
+class LayerAttention:
+    """One attention call of one input: weights and scores per head, and where attending is allowed.
+
+    The promise: weights = softmax(scores + mask), with the sink column when the model has sinks.
+    Scores hold everything the model adds before its softmax: q.k * scaling, soft-capping, and any
+    additive bias (ALiBi, relative positions) that arrived in a float mask. They are not copied out
+    of the forward pass when the queries and keys are recorded: they are recomputed on first use.
+    Keeping them would double what a capture holds (measured: +50% time at 512 tokens on MiniLM).
+    Models that bypass transformers' attention registry give weights only (see `exposes_scores`).
+    """
+
+    name: str  # the module's path in the model, e.g. "encoder.layer.3.attention.attention"
+    weights: torch.Tensor  # (H, Tq, Tk), rows sum to 1 (less with sinks)
+    stored_scores: torch.Tensor | None  # (H, Tq, Tk) when they cannot be recomputed (pooling heads)
+    mask: torch.Tensor | None  # (Tq, Tk) bool, True where the query may attend the key
+    scaling: float | None = None  # what q.k was multiplied by (1/sqrt(d) for almost every model)
+    query: torch.Tensor | None = None  # (H, Tq, d) per-head queries, after rotary embeddings
+    key: torch.Tensor | None = None  # (H_kv, Tk, d): fewer heads than H under grouped-query attention
+    value: torch.Tensor | None = None  # (H_kv, Tk, d)
+    context: torch.Tensor | None = None  # (Tq, H, d): each head's weighted sum of values, before W^O
+    softcap: float | None = None  # tanh soft-capping of the scores (Gemma 2), when the model uses it
+    bias: torch.Tensor | None = None  # (H|1, Tq, Tk) additive bias the model put in its mask (ALiBi, BEiT)
+    sink: torch.Tensor | None = None  # (H,) sink logits (GPT-OSS): one more softmax column per row
+
+    @property
+    def num_heads(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def exposes_scores(self) -> bool:
+        """Whether scores (and so every view built on them) exist for this layer."""
+        return self.stored_scores is not None or self.query is not None
+
+    @cached_property
+    def scores(self) -> torch.Tensor:
+        """(H, Tq, Tk): q.k * scaling, soft-capped if the model does, plus any additive bias; before the mask."""
+        if not self.exposes_scores:
+            raise ScoresUnavailable(f"{self.name} returned only its attention weights, not its scores")
+        if self.stored_scores is not None:
+            return self.stored_scores if self.bias is None else self.stored_scores + self.bias
+        key = self.key.repeat_interleave(self.query.shape[0] // self.key.shape[0], dim=0)  # (H, Tk, d)
+        qk = torch.matmul(self.query, key.transpose(-1, -2))  # (H, Tq, Tk)
+        return pre_softmax(qk, self.scaling, self.softcap, self.bias)
+
+    @property
+    def allowed(self) -> torch.Tensor:
+        """(Tq, Tk) bool: the mask, or everything allowed when there is none."""
+        if self.mask is not None:
+            return self.mask
+        return torch.ones(self.weights.shape[-2:], dtype=torch.bool)
+
+    def softmax(self, scores: torch.Tensor) -> torch.Tensor:
+        """(H, Tq, Tk) scores -> weights as this layer computes them: masked, with its sinks if any."""
+        return masked_softmax(scores, self.allowed, None if self.sink is None else self.sink[:, None])
+
+
+class Recording:
+    """Collects the attention calls made by one model in the current context."""
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype = torch.float32):
+        self.dtype = dtype
+        self.names = {module: name for name, module in model.named_modules()}
+        self.layers: list[LayerAttention] = []
+        self.pooling: list[LayerAttention] = []
+        # distinct masks seen, by address; each entry holds its tensor so no later mask reuses the address
+        self._masks: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = {}
+
+    def _keep(self, x: torch.Tensor) -> torch.Tensor:
+        # first item of the batch, on the CPU; no copy when it already is CPU and `dtype`
+        return x[0].detach().to("cpu", self.dtype)
+
+    def _mask_parts(self, mask: torch.Tensor | None, heads: int, tq: int) -> tuple[torch.Tensor | None, ...]:
+        """(allowed (Tq, Tk) bool, bias (H|1, Tq, Tk) or None) of a boolean or additive mask, once per mask.
+
+        An additive mask is 0 where attending is allowed and a huge negative number where it is not,
+        unless the model folded a bias into it (ALiBi, BEiT's relative positions): that finite part is
+        kept as `bias`, so that the scores hold everything the softmax sees.
+        """
+        if mask is None:
+            return None, None
+        key = (mask.data_ptr(), tuple(mask.shape), mask.dtype)
+        if key not in self._masks:
+            # (B, 1|H, Tq|1, Tk) from transformers; (B*H|B, Tq, Tk) or (Tq, Tk) from nn.MultiheadAttention
+            per_head = mask[0] if mask.dim() == 4 else mask[:heads] if mask.dim() == 3 else mask[None]
+            per_head = per_head.detach().to("cpu")  # (H|1, Tq|1, Tk)
+            tk = per_head.shape[-1]
+            if per_head.dtype == torch.bool:
+                allowed, bias = per_head[0], None
+            else:
+                allowed = per_head[0] > torch.finfo(per_head.dtype).min / 2
+                finite = per_head.masked_fill(~allowed, 0.0)
+                bias = finite.to(self.dtype).expand(finite.shape[0], tq, tk).clone() if finite.any() else None
+            self._masks[key] = (mask, allowed.expand(tq, tk).clone(), bias)
+        return self._masks[key][1:]
+
+    def record(self, module, scores, mask, weights, *, vectors: AttentionVectors | None = None,
+               pooling: bool = False) -> None:
+        name = self.names.get(module)
+        if name is None:  # another model running in this context: not ours
+            return
+        if vectors is not None:  # the scores can be recomputed exactly from q and k: not kept
+            extra = dict(stored_scores=None, scaling=vectors.scaling, softcap=vectors.softcap,
+                         query=self._keep(vectors.query), key=self._keep(vectors.key),
+                         value=self._keep(vectors.value), context=self._keep(vectors.context),
+                         sink=None if vectors.sink is None else vectors.sink.detach().to("cpu", self.dtype))
+        else:  # nn.MultiheadAttention pooling heads: only their scores are at hand
+            scaling = (module.embed_dim // module.num_heads) ** -0.5 if pooling else None
+            extra = dict(stored_scores=self._keep(scores), scaling=scaling)
+        allowed, bias = self._mask_parts(mask, weights.shape[1], weights.shape[2])
+        layer = LayerAttention(name=name, weights=self._keep(weights), mask=allowed, bias=bias, **extra)
+        (self.pooling if pooling else self.layers).append(layer)
+
+
+def _multihead_scores(module: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """Scaled q.k of nn.MultiheadAttention per head, from its own projections: (B, H, Tq, Tk)."""
+    if not module.batch_first:
+        query, key = query.transpose(0, 1), key.transpose(0, 1)
+    e, h = module.embed_dim, module.num_heads
+    if module._qkv_same_embed_dim:
+        w_q, w_k = module.in_proj_weight[:e], module.in_proj_weight[e : 2 * e]
+    else:
+        w_q, w_k = module.q_proj_weight, module.k_proj_weight
+    bias = module.in_proj_bias
+    b_q, b_k = (None, None) if bias is None else (bias[:e], bias[e : 2 * e])
+    q = F.linear(query, w_q, b_q)  # (B, Tq, E)
+    k = F.linear(key, w_k, b_k)  # (B, Tk, E)
+    b, tq, tk, d = q.shape[0], q.shape[1], k.shape[1], e // h
+    q = q.view(b, tq, h, d).transpose(1, 2)  # (B, H, Tq, d)
+    k = k.view(b, tk, h, d).transpose(1, 2)  # (B, H, Tk, d)
+    return torch.matmul(q, k.transpose(-1, -2)) * d**-0.5  # (B, H, Tq, Tk)
+
+
+def _hook_multihead(module: nn.MultiheadAttention, rec: Recording) -> list:
+    """Ask the module for per-head weights and record them with its scores, for `rec` only."""
+    pending: dict[str, torch.Tensor] = {}
+
+    def before(mod, args, kwargs):
+        if active_sink.get() is not rec:  # another thread's forward on the shared model
+            return None
+        query, key = (list(args) + [kwargs.get("query"), kwargs.get("key")])[:2]
+        pending["scores"] = _multihead_scores(mod, query, key)
+        pending["mask"] = kwargs.get("attn_mask")
+        return args, {**kwargs, "need_weights": True, "average_attn_weights": False}
+
+    def after(mod, args, kwargs, output):
+        if active_sink.get() is not rec or "scores" not in pending:
+            return None
+        rec.record(mod, pending.pop("scores"), pending.pop("mask"), output[1], pooling=True)
+        return None
+
+    return [
+        module.register_forward_pre_hook(before, with_kwargs=True),
+        module.register_forward_hook(after, with_kwargs=True),
+    ]
+
+
+_hook_locks: weakref.WeakKeyDictionary[nn.Module, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def recording(model: nn.Module, dtype: torch.dtype = torch.float32) -> Iterator[Recording]:
+    """Within this context, forward passes of `model` in this thread are recorded; nothing stays after."""
+    implementation = getattr(model.config, "_attn_implementation", None)
+    if implementation != LENS_ATTENTION:
+        raise ValueError(
+            f"model runs {implementation!r} attention; load it with attn_implementation={LENS_ATTENTION!r}"
+        )
+    rec = Recording(model, dtype)
+    pooling_heads = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+    # torch's hook tables are not safe to change while another thread runs the same model:
+    # recordings that attach hooks take turns on that model (the others run side by side)
+    lock = _hook_locks.setdefault(model, threading.Lock()) if pooling_heads else nullcontext()
+    with lock:
+        handles = []
+        token = active_sink.set(rec)
+        try:
+            for module in pooling_heads:
+                handles += _hook_multihead(module, rec)
+            yield rec
+        finally:
+            for handle in handles:
+                handle.remove()
+            active_sink.reset(token)

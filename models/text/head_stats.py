@@ -1,0 +1,39 @@
+"""Per-head summary numbers: how spread out a head is, how far it looks, and where its attention sinks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from models.engine.recording import LayerAttention
+
+
+def sink_groups(tokens: Sequence[str], special: Sequence[bool] | None) -> dict[str, list[int]]:
+    """Key positions worth a column of their own: the first token, then each kind of special token."""
+    groups = {f"first token ({tokens[0]})": [0]}
+    for position, (token, is_special) in enumerate(zip(tokens, special or (), strict=False)):
+        if is_special and position > 0:
+            groups.setdefault(token, []).append(position)
+    return groups
+
+
+def head_statistics(layer: LayerAttention, groups: Mapping[str, Sequence[int]]) -> dict[str, torch.Tensor]:
+    """For each head of `layer`, averaged over query tokens: (H,) per statistic, names with their units.
+
+    - entropy: -sum_k w log2 w, in bits (0 = all on one key; log2(n) = spread evenly over n keys)
+    - mean distance: sum_k w |q - k|, in tokens
+    - share on each group of keys (attention sinks such as the first token, [CLS], [SEP])
+    """
+    w = layer.weights.double()  # (H, Tq, Tk)
+    tq, tk = w.shape[-2:]
+    entropy = -torch.where(w > 0, w * torch.log2(w), 0.0).sum(-1)  # (H, Tq)
+    offset = tk - tq  # queries are the last Tq positions when keys include a cache
+    distance = (torch.arange(tq)[:, None] + offset - torch.arange(tk)[None, :]).abs()  # (Tq, Tk)
+    stats = {
+        "entropy (bits)": entropy.mean(-1),
+        "mean distance (tokens)": (w * distance).sum(-1).mean(-1),
+    }
+    for name, positions in groups.items():
+        stats[f"on {name}"] = w[..., list(positions)].sum(-1).mean(-1)
+    return {name: values.float() for name, values in stats.items()}

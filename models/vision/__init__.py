@@ -1,0 +1,1 @@
+"""Vision analysis of one capture: photo decoding, focus maps and rollout, saliency."""

@@ -1,0 +1,199 @@
+"""The Text page through Streamlit's AppTest: real app script, real models, every tab."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.apptest import APP, open_view, rerun, start_app
+
+VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz")
+
+
+@pytest.fixture
+def app():
+    return start_app()
+
+
+def _specs(at: AppTest) -> list[str]:
+    """Every plotly figure's JSON, decoded (titles and token labels as text)."""
+    return [json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in at.get("plotly_chart")]
+
+
+def _map_spec(at: AppTest) -> str:
+    """The full-resolution map of the Maps tab: the one titled with the model name."""
+    return next(s for s in _specs(at) if "pack:" in s)
+
+
+def _submit(at: AppTest, text: str) -> AppTest:
+    at.text_area(key="text").set_value(text)
+    at.button[0].click()
+    return rerun(at)
+
+
+def _open(at: AppTest, view: str) -> AppTest:
+    return open_view(at, "text_view", view)
+
+
+def test_default_sentence_shows_overview_selected_map_and_head_numbers(app):
+    assert app.title[0].value == "Text attention"
+    assert [t.label for t in app.tabs] == list(VIEWS)
+    assert any("6 layers × 12 heads" in m.value for m in app.markdown)
+    assert len(app.get("plotly_chart")) == 3  # mosaic, statistic grid, selected map
+    assert "pack:minilm" in _map_spec(app) and "animal" in _map_spec(app)
+    table = app.dataframe[0].value
+    assert list(table.index) == [f"H{h}" for h in range(12)]
+    assert {"entropy (bits)", "mean distance (tokens)", "on first token ([CLS])", "on [SEP]"} <= set(table.columns)
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_each_view_draws_the_figures_it_lists(app, view):
+    """What the view module's FIGURES says (benchmarks wait for that many) is what the page draws."""
+    import sys
+
+    sys.path.insert(0, str(Path(APP).parent))
+    from views.text import bertviz, heads, maps, walkthrough
+
+    modules = dict(zip(VIEWS, (maps, heads, walkthrough, bertviz), strict=True))
+    _open(app, view)
+    assert len(app.get("plotly_chart")) == len(modules[view].FIGURES)
+
+
+def test_only_the_open_tab_is_built(app):
+    # lazy tabs: the Maps tab alone sends its figures; the others are built when opened
+    assert not app.get("iframe") and not app.metric
+
+
+def test_choosing_a_head_redraws_only_that_map(app):
+    app.selectbox(key="layer").set_value(3)
+    app.selectbox(key="head").set_value(7)
+    app.run()
+    assert not app.exception
+    assert "layer 3 · head 7" in _map_spec(app)
+
+
+def test_single_vs_multi_head_tab_shows_three_maps_the_derivation_and_its_check(app):
+    _open(app, "Single vs multi-head")
+    specs = _specs(app)
+    assert len(specs) == 4 and any("Σₕ" in s for s in specs) and any("JS divergence" in s for s in specs)
+    text = " ".join(m.value for m in app.markdown)
+    assert "H = 12" in text and "d = 32" in text and "12 \\times 32" in text and "= 384" in text
+    check = next(m.value for m in app.markdown if "recomputed from the layer's" in m.value)
+    error, tolerance = (float(part) for part in check.split("`")[1::2])
+    assert error <= tolerance <= 1e-3  # within float32 rounding, and that bound is small
+
+
+def _assert_within_rounding(at: AppTest) -> None:
+    """The four printed differences are each within the float32 rounding bound printed beside them."""
+    lines = [m.value for m in at.markdown if "max |hand − model|" in m.value]
+    pairs = [tuple(float(part) for part in line.split("`")[-4::2]) for line in lines]
+    assert len(pairs) == 4 and all(error <= tolerance for error, tolerance in pairs), pairs
+
+
+def test_walkthrough_reproduces_the_model_for_the_chosen_token(app):
+    _open(app, "Q·K·V walkthrough")
+    app.selectbox(key="walk_token").set_value(10)  # "it"
+    app.run()
+    assert not app.exception
+    text = " ".join(m.value for m in app.markdown)
+    assert "384-wide" in text and "12 heads × 32" in text and "«it»" in text
+    _assert_within_rounding(app)
+    assert [m.label for m in app.metric] == ["var of q components", "var of k components", "var(q·k), raw",
+                                             "var after scaling"]
+    raw, scaled = (float(m.value) for m in app.metric[2:])
+    assert scaled == pytest.approx(raw / 32, rel=0.01)
+
+
+def test_each_tab_keeps_its_choices_when_another_tab_was_open(app):
+    _open(app, "Q·K·V walkthrough")
+    app.selectbox(key="walk_token").set_value(2)
+    rerun(app)
+    _open(app, "Maps")
+    app.selectbox(key="statistic").set_value(app.selectbox(key="statistic").options[-1])
+    rerun(app)
+    _open(app, "Q·K·V walkthrough")
+    assert app.selectbox(key="walk_token").value == 2
+    _open(app, "Maps")
+    assert app.selectbox(key="statistic").value == app.selectbox(key="statistic").options[-1]
+
+
+def test_bertviz_tab_embeds_both_views_without_a_cdn(app):
+    _open(app, "bertviz")
+    frames = app.get("iframe")
+    assert len(frames) == 2
+    for frame in frames:
+        page = frame.proto.srcdoc
+        assert "cdnjs" not in page and "RequireJS 2.3.6" in page and "animal" in page
+
+
+def test_long_text_is_cut_with_a_notice_and_bertviz_shows_a_window(app):
+    _submit(app, "word " * 600)
+    assert any("were dropped" in w.value and "512" in w.value for w in app.warning)
+    assert any("512 tokens" in m.value for m in app.markdown)
+    _open(app, "bertviz")
+    assert any("shows tokens 0–39 of 512" in w.value for w in app.warning)
+
+
+def test_empty_text_gives_a_message_not_a_traceback(app):
+    _submit(app, "   ")
+    assert any("empty" in w.value for w in app.warning)
+    assert not app.get("plotly_chart")
+
+
+def test_sentence_pair_marks_the_segment_boundary(app):
+    app.text_input(key="pair").set_value("It was late.")
+    _submit(app, "The animal didn't cross the street.")
+    spec = json.loads(next(c.proto.spec for c in app.get("plotly_chart") if "pack:" in c.proto.spec))
+    assert len(spec["layout"]["shapes"]) == 2
+    assert any("second segment" in c.value for c in app.caption)
+
+
+def test_a_bad_model_id_is_explained_and_the_text_is_kept(app):
+    _submit(app, "Keep this sentence, please.")
+    app.sidebar.selectbox(key="model_choice_text").set_value("Other: a hub id or a folder…")
+    app.run()
+    app.sidebar.text_input(key="model_custom_text").set_value("./no/such/model")
+    app.run()
+    assert not app.exception
+    assert any("neither a folder here" in e.value for e in app.sidebar.error)
+    assert app.text_area(key="text").value == "Keep this sentence, please."
+    # back to a pack: the kept text is shown again
+    app.sidebar.selectbox(key="model_choice_text").set_value("all-MiniLM-L6-v2 (offline pack)")
+    app.run()
+    assert "please" in _map_spec(app)
+
+
+def test_walkthrough_on_a_causal_model_with_shared_key_value_heads(app):
+    app.sidebar.selectbox(key="model_choice_text").set_value("SmolLM2-135M-Instruct (offline pack)")
+    app.run()
+    _open(app, "Q·K·V walkthrough")
+    text = " ".join(m.value for m in app.markdown)
+    assert "576-wide" in text and "9 heads × 64" in text and "3 query heads share it" in text
+    assert "causal mask" in text
+    _assert_within_rounding(app)
+
+
+ODD = "😀 \u200b\u202eabc\u202c \x00 \t\n日本語 \u0301e ﷽ \U0001F468\u200D\U0001F469\u200D\U0001F467"
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_odd_unicode_renders_in_every_view(app, view):
+    _submit(app, ODD)
+    _open(app, view)
+    assert not app.error and not app.exception
+
+
+def test_a_selection_beyond_a_smaller_model_or_text_falls_back_instead_of_failing(app):
+    app.sidebar.selectbox(key="model_choice_text").set_value("SmolLM2-135M-Instruct (offline pack)")
+    app.run()
+    app.selectbox(key="layer").set_value(20)
+    _open(app, "Q·K·V walkthrough")
+    app.selectbox(key="walk_token").set_value(12)
+    app.run()
+    app.sidebar.selectbox(key="model_choice_text").set_value("all-MiniLM-L6-v2 (offline pack)")
+    app.run()
+    _submit(app, "Hi")
+    assert not app.exception and app.selectbox(key="layer").value < 6 and app.selectbox(key="walk_token").value < 3

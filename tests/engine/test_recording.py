@@ -1,0 +1,156 @@
+"""The recording engine against transformers' own eager attention, on every family."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from torch import nn
+
+from models.engine.recording import recording
+from tests.tiny_models import FAMILY_NAMES, families
+from tests.tolerance import assert_close32
+
+FAMILIES = families()
+
+
+def _assert_weights(layer, expected, terms=None):
+    """Weights equal `expected` up to float32 rounding of logits of size max|scores| over d-term dot products."""
+    terms = terms or (layer.query.shape[-1] if layer.query is not None else 1)
+    assert_close32(layer.weights, expected, scale=max(layer.scores.abs().max().item(), 1.0), terms=terms)
+
+
+def _run(model, inputs):
+    with torch.inference_mode(), recording(model) as rec:
+        out = model(**inputs)
+    return rec, out
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_weights_equal_output_attentions(name):
+    family = FAMILIES[name]
+    lens, eager = family.pair()
+    inputs = family.inputs()
+    rec, out = _run(lens, inputs)
+    with torch.inference_mode():
+        ref = eager(**inputs, output_attentions=True)
+    assert len(rec.layers) == len(ref.attentions) == 2
+    for layer, expected in zip(rec.layers, ref.attentions, strict=True):
+        _assert_weights(layer, expected[0])
+    first = out.logits if hasattr(out, "logits") else out.last_hidden_state
+    torch.testing.assert_close(first, ref.logits if hasattr(ref, "logits") else ref.last_hidden_state)
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_scores_and_mask_reproduce_weights(name):
+    family = FAMILIES[name]
+    lens, _ = family.pair()
+    rec, _ = _run(lens, family.inputs())
+    for layer in rec.layers + rec.pooling:
+        logits = layer.scores if layer.mask is None else layer.scores.masked_fill(~layer.mask, float("-inf"))
+        _assert_weights(layer, torch.softmax(logits, -1))
+        torch.testing.assert_close(layer.weights.sum(-1), torch.ones(layer.weights.shape[:-1]))
+
+
+@pytest.mark.parametrize("name", ["llama", "gpt2"])
+def test_decoder_upper_triangle_is_exactly_zero(name):
+    lens, _ = FAMILIES[name].pair()
+    rec, _ = _run(lens, FAMILIES[name].inputs())
+    for layer in rec.layers:
+        assert torch.equal(layer.weights.triu(1), torch.zeros_like(layer.weights))
+        assert torch.equal(layer.mask, torch.ones_like(layer.mask).tril())
+
+
+def test_grouped_query_attention_is_reported_per_query_head():
+    lens, _ = FAMILIES["llama"].pair()
+    rec, _ = _run(lens, FAMILIES["llama"].inputs())
+    assert rec.layers[0].weights.shape[0] == 4  # 4 query heads, 2 key/value heads
+    assert not torch.equal(rec.layers[0].weights[0], rec.layers[0].weights[1])
+
+
+def test_siglip2_padding_is_masked_out():
+    lens, _ = FAMILIES["siglip2"].pair()
+    rec, _ = _run(lens, FAMILIES["siglip2"].inputs())
+    for layer in rec.layers + rec.pooling:
+        assert layer.mask[:, 12:].sum() == 0 and layer.mask[:, :12].all()
+        assert torch.equal(layer.weights[..., 12:], torch.zeros_like(layer.weights[..., 12:]))
+
+
+@pytest.mark.parametrize("name", ["siglip", "siglip2"])
+def test_pooling_head_per_head_weights_average_to_torchs_own(name):
+    family = FAMILIES[name]
+    lens, _ = family.pair()
+    inputs = family.inputs()
+    seen = {}
+    head = lens.head.attention
+    handle = head.register_forward_hook(lambda m, a, k, o: seen.update(avg=o[1]), with_kwargs=True)
+    try:
+        with torch.inference_mode():
+            # the module's own head-averaged weights, asked for explicitly
+            hidden = lens.post_layernorm(lens(**inputs, output_hidden_states=True).hidden_states[-1])
+            mask = None
+            if name == "siglip2":
+                mask = torch.zeros(4, 1, 16).masked_fill(~inputs["pixel_attention_mask"].bool()[:, None], -1e30)
+            _, averaged = head(lens.head.probe, hidden, hidden, attn_mask=mask, need_weights=True)
+    finally:
+        handle.remove()
+    rec, _ = _run(lens, inputs)
+    (pool,) = rec.pooling
+    assert pool.weights.shape == (4, 1, 16)
+    scale = max(pool.scores.abs().max().item(), 1.0)
+    assert_close32(pool.weights.mean(0), averaged[0], scale=scale, terms=8)  # head width 32 / 4
+    assert not torch.allclose(pool.weights[0], pool.weights[1])  # per head, not already averaged
+
+
+def _hook_count(model: nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def test_nothing_stays_attached_even_when_the_forward_raises():
+    lens, _ = FAMILIES["siglip"].pair()
+    before = _hook_count(lens)
+    _run(lens, FAMILIES["siglip"].inputs())
+    assert _hook_count(lens) == before
+    with pytest.raises(RuntimeError), recording(lens):
+        lens(pixel_values=torch.randn(1, 5, 32, 32))  # wrong channel count
+    assert _hook_count(lens) == before
+    with torch.inference_mode():  # and outside a recording nothing is collected
+        lens(**FAMILIES["siglip"].inputs())
+
+
+def test_recording_refuses_a_model_without_lens_attention():
+    _, eager = FAMILIES["bert"].pair()
+    with pytest.raises(ValueError, match="attn_implementation"), recording(eager):
+        pass
+
+
+@pytest.mark.parametrize("name", ["bert", "siglip"])
+def test_threads_on_one_shared_model_each_get_their_own_maps(name):
+    family = FAMILIES[name]
+    lens, _ = family.pair()
+    seeds = list(range(6))
+    serial = {s: _run(lens, family.inputs(s))[0] for s in seeds}
+    results, errors = {}, []
+    barrier = threading.Barrier(len(seeds))
+
+    def work(seed):
+        try:
+            barrier.wait()
+            for _ in range(3):
+                results[seed] = _run(lens, family.inputs(seed))[0]
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in seeds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for s in seeds:
+        got, want = results[s], serial[s]
+        assert len(got.layers) == len(want.layers) and len(got.pooling) == len(want.pooling)
+        for a, b in zip(got.layers + got.pooling, want.layers + want.pooling, strict=True):
+            _assert_weights(a, b.weights)
+    assert not torch.equal(results[0].layers[0].weights, results[1].layers[0].weights)
