@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app.test_browser_text import _wait_for_app, _wait_for_text
+from tests.browser import wait_for_app, wait_for_text
 
 pytestmark = pytest.mark.browser
 
@@ -28,8 +28,8 @@ def test_six_sessions_typing_at_once_each_see_their_own_tokens(browser, app_url)
     sessions = [_session(browser, app_url) for _ in WORDS]
     try:
         for _, page in sessions:
-            _wait_for_app(page)
-            _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "animal")
+            wait_for_app(page)
+            wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "animal")
         # everyone submits before anyone's result is awaited: the server computes them side by side
         for word, (_, page) in zip(WORDS, sessions, strict=True):
             page.get_by_label("Text", exact=True).fill(f"The {word} stood quietly near the old wall.")
@@ -39,13 +39,13 @@ def test_six_sessions_typing_at_once_each_see_their_own_tokens(browser, app_url)
         switcher.get_by_label("Model", exact=True).click()
         switcher.get_by_role("option", name="SmolLM2-135M-Instruct (offline pack)").click()
         for word, (_, page) in zip(WORDS, sessions, strict=True):
-            _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", word)
-            _wait_for_app(page)
+            wait_for_text(page, "[data-testid='stPlotlyChart'] svg", word)
+            wait_for_app(page)
             shown = _map_text(page)
             others = [w for w in WORDS if w != word and w in shown]
             assert others == [], f"session '{word}' shows another session's tokens: {others}"
             assert "Traceback" not in page.inner_text("body") and page.dialogs == []
-        _wait_for_text(switcher, "[data-testid='stPlotlyChart'] svg", "pack:smollm2")
+        wait_for_text(switcher, "[data-testid='stPlotlyChart'] svg", "pack:smollm2")
     finally:
         for context, _ in sessions:
             context.close()

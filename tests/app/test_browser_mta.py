@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app.test_browser_text import _open_tab, _wait_for_app, _wait_for_text
+from tests.browser import open_tab, wait_for_app, wait_for_text
 from tests.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
@@ -13,18 +13,18 @@ pytestmark = pytest.mark.browser
 def test_standard_and_convolved_maps_and_a_new_preset(page, app_url):
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(app_url + "/mta")
-    _wait_for_app(page)
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "MTA (pre-softmax, diagonal 2×3)")
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "standard · layer 0 · head 0")
-    _wait_for_app(page)
-    _wait_for_text(page, "body", "not learned")
+    wait_for_app(page)
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "MTA (pre-softmax, diagonal 2×3)")
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "standard · layer 0 · head 0")
+    wait_for_app(page)
+    wait_for_text(page, "body", "not learned")
     page.get_by_label("Kernel preset").click()
     page.get_by_role("option", name="key window").click()
-    _wait_for_app(page)
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "key window 2×3")
+    wait_for_app(page)
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "key window 2×3")
     page.locator("[data-testid='stButtonGroup']").get_by_text("post-softmax", exact=True).click()
-    _wait_for_app(page)
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "MTA (post-softmax")
+    wait_for_app(page)
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "MTA (post-softmax")
     assert "Traceback" not in page.inner_text("body")
     page.screenshot(path=str(ARTIFACTS / "mta-page.png"), full_page=True)
     assert page.external_requests == [] and page.dialogs == []
@@ -33,19 +33,19 @@ def test_standard_and_convolved_maps_and_a_new_preset(page, app_url):
 def test_the_trained_toy_models_answer_in_the_browser(page, app_url):
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(app_url + "/mta")
-    _wait_for_app(page)
-    _open_tab(page, "Trained on the toy task")
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "mta · layer")
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "baseline · layer")
-    _wait_for_app(page)
+    wait_for_app(page)
+    open_tab(page, "Trained on the toy task")
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "mta · layer")
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "baseline · layer")
+    wait_for_app(page)
     body = page.inner_text("body")
     assert body.count("Answer ") == 2 and "Learned kernels" in body and "Traceback" not in body
     page.get_by_role("textbox", name="…or type a prompt").fill("abc#de")
     page.keyboard.press("Enter")
-    _wait_for_text(page, "[data-testid='stAlert']", "These models read exactly 8 blocks of 5 letters")
+    wait_for_text(page, "[data-testid='stAlert']", "These models read exactly 8 blocks of 5 letters")
     page.get_by_role("textbox", name="…or type a prompt").fill("")
     page.keyboard.press("Enter")
-    _wait_for_app(page)
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "mta · layer")
+    wait_for_app(page)
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "mta · layer")
     page.screenshot(path=str(ARTIFACTS / "mta-toy.png"), full_page=True)
     assert page.external_requests == [] and page.dialogs == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.app.test_browser_text import _open_tab, _submit, _wait_for_app, _wait_for_text
+from tests.browser import open_tab, submit, wait_for_app, wait_for_text
 from tests.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
@@ -35,7 +35,7 @@ def _bertviz_frames(page):
 
 def _visit_every_tab(page, expect_text: str):
     for view in VIEWS:
-        _open_tab(page, view)
+        open_tab(page, view)
         if view == "bertviz":
             frames = _bertviz_frames(page)
             assert len(frames) == 2
@@ -54,18 +54,18 @@ def _visit_every_tab(page, expect_text: str):
 def test_every_tab_draws_its_figures_offline(page, app_url):
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(app_url)
-    _wait_for_app(page)
-    _submit(page, "Colourless green ideas sleep furiously tonight.")
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "furiously")
+    wait_for_app(page)
+    submit(page, "Colourless green ideas sleep furiously tonight.")
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "furiously")
     _visit_every_tab(page, "furiously")
     assert page.external_requests == [] and page.dialogs == []
 
 
 def test_typed_markup_stays_text_in_every_view(page, app_url):
     page.goto(app_url)
-    _wait_for_app(page)
-    _submit(page, EVIL)
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "alert")
+    wait_for_app(page)
+    submit(page, EVIL)
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "alert")
     _visit_every_tab(page, "alert")
     page.wait_for_timeout(1500)  # give any injected handler (img onerror) time to fire
     assert page.dialogs == []
@@ -77,11 +77,11 @@ def test_typed_markup_stays_text_in_every_view(page, app_url):
 @pytest.mark.parametrize("image_format", ["PNG", "SVG"])
 def test_figures_download_as_png_and_svg(page, app_url, image_format):
     page.goto(app_url)
-    _wait_for_app(page)
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "animal")
+    wait_for_app(page)
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "animal")
     # PNG is already chosen: a second click must keep it (it once deselected it, and every figure then failed)
     page.locator("[data-testid='stButtonGroup']").get_by_text(image_format, exact=True).click()
-    _wait_for_app(page)
+    wait_for_app(page)
     assert page.locator("[data-testid='stException']").count() == 0
     chart = page.locator("[data-testid='stPlotlyChart']").last
     chart.hover()
@@ -99,8 +99,8 @@ def test_figures_download_as_png_and_svg(page, app_url, image_format):
 
 def test_capture_downloads_as_npz(page, app_url):
     page.goto(app_url)
-    _wait_for_app(page)
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "animal")
+    wait_for_app(page)
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "animal")
     with page.expect_download(timeout=60_000) as download:
         page.get_by_role("button", name=re.compile("Download the capture")).click()
     arrays = np.load(io.BytesIO(Path(download.value.path()).read_bytes()))

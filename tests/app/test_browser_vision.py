@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.app.test_browser_text import _open_tab, _wait_for_app, _wait_for_text
+from tests.browser import open_tab, wait_for_app, wait_for_text
 from tests.conftest import ARTIFACTS, ROOT
 from tests.image_files import BAD
 
@@ -17,24 +17,24 @@ def _upload(page, name: str, data: bytes, mime: str):
     page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(
         files=[{"name": name, "mimeType": mime, "buffer": data}]
     )
-    _wait_for_app(page)
+    wait_for_app(page)
 
 
 def test_upload_a_photo_see_its_focus_then_a_broken_file_only_gives_a_message(page, app_url):
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(app_url + "/vision")
-    _wait_for_app(page)
+    wait_for_app(page)
     _upload(page, "coffee.png", (ROOT / "assets" / "photos" / "coffee.png").read_bytes(), "image/png")
-    _wait_for_text(page, "[data-testid='stMarkdown']", "Showing your upload coffee.png")
-    _wait_for_app(page)
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "head 5")
+    wait_for_text(page, "[data-testid='stMarkdown']", "Showing your upload coffee.png")
+    wait_for_app(page)
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "head 5")
     assert page.locator("[data-testid='stPlotlyChart'] .heatmaplayer").count() >= 7
     page.screenshot(path=str(ARTIFACTS / "vision-upload.png"), full_page=True)
 
     _upload(page, "truncated.png", BAD["truncated.png"][0](), "image/png")
-    _wait_for_text(page, "[data-testid='stAlert']", "damaged or truncated")
-    _wait_for_text(page, "[data-testid='stCaptionContainer']", "keeps working")  # drawn after the alert
-    _wait_for_app(page)
+    wait_for_text(page, "[data-testid='stAlert']", "damaged or truncated")
+    wait_for_text(page, "[data-testid='stCaptionContainer']", "keeps working")  # drawn after the alert
+    wait_for_app(page)
     assert "Traceback" not in page.inner_text("body")
     assert page.get_by_label("Model", exact=True).is_visible()  # the rest of the page is still there
     assert page.external_requests == [] and page.dialogs == []
@@ -42,14 +42,14 @@ def test_upload_a_photo_see_its_focus_then_a_broken_file_only_gives_a_message(pa
 
 def test_clicking_a_patch_makes_it_the_query(page, app_url):
     page.goto(app_url + "/vision")
-    _wait_for_app(page)
-    _open_tab(page, "Any patch")
-    _wait_for_text(page, "[data-testid='stMarkdown']", "as the query")
+    wait_for_app(page)
+    open_tab(page, "Any patch")
+    wait_for_text(page, "[data-testid='stMarkdown']", "as the query")
     picker = page.locator("[data-testid='stPlotlyChart']").first
     picker.locator(".heatmaplayer, .imagelayer image, .layer-above").first.wait_for()
     box = picker.locator(".nsewdrag").first.bounding_box()  # the plot area: the photo fills it
     page.mouse.click(box["x"] + box["width"] * (13.5 / 16), box["y"] + box["height"] * (2.5 / 16))
-    _wait_for_app(page)
+    wait_for_app(page)
     page.wait_for_function("() => document.body.innerText.includes('Patch (2, 13)')", timeout=30_000)
     text = page.inner_text("body")
     assert re.search(r"Patch \(2, 13\) as the query", text)
@@ -59,12 +59,12 @@ def test_clicking_a_patch_makes_it_the_query(page, app_url):
 
 def test_a_tab_has_its_own_link(page, app_url):
     page.goto(app_url + "/vision?vision_view=Rollout")
-    _wait_for_app(page)
+    wait_for_app(page)
     assert page.get_by_role("tab", name="Rollout").get_attribute("aria-selected") == "true"
-    _wait_for_text(page, "[data-testid='stMarkdown']", "Abnar & Zuidema")
-    _open_tab(page, "Photo search")
+    wait_for_text(page, "[data-testid='stMarkdown']", "Abnar & Zuidema")
+    open_tab(page, "Photo search")
     assert page.url.endswith("/vision?vision_view=Photo+search")  # switching tabs updates the link
-    _open_tab(page, "Pooling focus")
+    open_tab(page, "Pooling focus")
     assert page.url.endswith("/vision")  # the default tab needs no parameter
 
 
@@ -72,23 +72,23 @@ def test_a_tab_has_its_own_link(page, app_url):
 def test_every_kind_of_bad_file_gives_its_message_in_the_browser(page, app_url, name):
     make, message = BAD[name]
     page.goto(app_url + "/vision")
-    _wait_for_app(page)
-    _wait_for_text(page, "[data-testid='stMarkdown']", "Showing the example")
+    wait_for_app(page)
+    wait_for_text(page, "[data-testid='stMarkdown']", "Showing the example")
     _upload(page, name, make(), "image/png")
-    _wait_for_text(page, "[data-testid='stAlert']", message)
+    wait_for_text(page, "[data-testid='stAlert']", message)
     assert "Traceback" not in page.inner_text("body") and page.dialogs == []
 
 
 def test_the_attention_head_and_photo_search_tabs_draw_offline(page, app_url):
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(app_url + "/vision")
-    _wait_for_app(page)
-    _open_tab(page, "Attention head (seed 000)")
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "pooling head 5")
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "kept by the reducer")
+    wait_for_app(page)
+    open_tab(page, "Attention head (seed 000)")
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "pooling head 5")
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "kept by the reducer")
     page.screenshot(path=str(ARTIFACTS / "vision-head.png"), full_page=True)
-    _open_tab(page, "Photo search")
-    _wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "astronaut.png · 1.000")
+    open_tab(page, "Photo search")
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "astronaut.png · 1.000")
     page.screenshot(path=str(ARTIFACTS / "vision-search.png"), full_page=True)
     assert "Traceback" not in page.inner_text("body")
     assert page.external_requests == [] and page.dialogs == []

@@ -1,0 +1,31 @@
+"""Driving the app in a real Chromium: wait for a run to end, open a tab, submit a text, wait for a text."""
+
+from __future__ import annotations
+
+
+def wait_for_app(page, timeout=120_000):
+    """Wait until the page is drawn and no script run is in progress."""
+    page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=timeout)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
+    )
+
+
+def open_tab(page, name: str):
+    """Click a tab and wait for the rerun it starts to finish."""
+    page.get_by_role("tab", name=name).click()
+    wait_for_app(page)
+
+
+def submit(page, text: str):
+    """Type `text` into the Text page's input and press its button."""
+    page.get_by_label("Text", exact=True).fill(text)
+    page.get_by_role("button", name="Show attention").click()
+
+
+def wait_for_text(page, selector: str, text: str, timeout=120_000):
+    """Wait until an element matching `selector` contains `text` (fails the test on timeout)."""
+    page.wait_for_function(
+        "([sel, text]) => [...document.querySelectorAll(sel)].some(e => e.textContent.includes(text))",
+        arg=[selector, text], timeout=timeout,
+    )
