@@ -17,23 +17,22 @@ class ModelChoice:
     name: str  # what load_model takes: "pack:<key>", a hub id or a folder
     label: str
     modality: Literal["text", "vision"]
-    offline: bool
 
 
 HUB_PRESETS: tuple[ModelChoice, ...] = (
-    ModelChoice("bert-base-uncased", "BERT base (hub)", "text", False),
-    ModelChoice("gpt2", "GPT-2 (hub)", "text", False),
-    ModelChoice("google/vit-base-patch16-224", "ViT-B/16 (hub)", "vision", False),
-    ModelChoice("facebook/dinov2-small", "DINOv2-small (hub)", "vision", False),
-    ModelChoice("openai/clip-vit-base-patch32", "CLIP ViT-B/32 vision (hub)", "vision", False),
-    ModelChoice("google/siglip-base-patch16-224", "SigLIP base (hub)", "vision", False),
-    ModelChoice("google/siglip2-base-patch16-224", "SigLIP 2 base (hub)", "vision", False),
+    ModelChoice("bert-base-uncased", "BERT base (hub)", "text"),
+    ModelChoice("gpt2", "GPT-2 (hub)", "text"),
+    ModelChoice("google/vit-base-patch16-224", "ViT-B/16 (hub)", "vision"),
+    ModelChoice("facebook/dinov2-small", "DINOv2-small (hub)", "vision"),
+    ModelChoice("openai/clip-vit-base-patch32", "CLIP ViT-B/32 vision (hub)", "vision"),
+    ModelChoice("google/siglip-base-patch16-224", "SigLIP base (hub)", "vision"),
+    ModelChoice("google/siglip2-base-patch16-224", "SigLIP 2 base (hub)", "vision"),
 )
 
 PACK_CHOICES: tuple[ModelChoice, ...] = (
-    ModelChoice(PACK_PREFIX + "minilm", f"{PACKS['minilm'].title} (offline pack)", "text", True),
-    ModelChoice(PACK_PREFIX + "smollm2-135m", f"{PACKS['smollm2-135m'].title} (offline pack)", "text", True),
-    ModelChoice(PACK_PREFIX + "dinov2-small", f"{PACKS['dinov2-small'].title} (offline pack)", "vision", True),
+    ModelChoice(PACK_PREFIX + "minilm", f"{PACKS['minilm'].title} (offline pack)", "text"),
+    ModelChoice(PACK_PREFIX + "smollm2-135m", f"{PACKS['smollm2-135m'].title} (offline pack)", "text"),
+    ModelChoice(PACK_PREFIX + "dinov2-small", f"{PACKS['dinov2-small'].title} (offline pack)", "vision"),
 )
 
 

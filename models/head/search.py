@@ -14,8 +14,6 @@ from models.head.focus import head_focus
 from models.head.head import AttentionHead, HeadOutput
 from models.head.views import Item, item_image, random_box
 
-BASELINES = ("CLS", "mean of patches")
-
 
 def baseline_embeddings(tokens: torch.Tensor, first_patch: int) -> dict[str, torch.Tensor]:
     """The backbone's own embeddings, unit rows: its CLS token and the mean of its patch tokens."""

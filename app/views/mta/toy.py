@@ -79,7 +79,7 @@ def render() -> None:
     head = st.segmented_control("Head", list(range(heads)), default=0, key="toy_head", required=True,
                                 format_func=lambda h: f"Head {h}")
     for column, name in zip(st.columns(len(models), gap="large"), models, strict=True):
-        model, model_task = runs[name]
+        model = runs[name][0]
         reading = cached_toy_reading(name, prompt, block)
         kind = name.split("-seed")[0]
         with column:
