@@ -65,6 +65,11 @@ class AttentionCapture:
         return self.layers[0].exposes_scores
 
     @property
+    def second_segment(self) -> int | None:
+        """Index of the first token of a sentence pair's second segment; None for a single text."""
+        return self.segments.index(1) if self.segments and 1 in self.segments else None
+
+    @property
     def num_layers(self) -> int:
         return len(self.layers)
 

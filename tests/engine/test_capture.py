@@ -42,9 +42,10 @@ def test_minilm_shapes_tokens_and_sentence_pairs(minilm):
     capture = capture_text(minilm, SENTENCE)
     assert (capture.num_layers, capture.num_heads) == (6, 12)
     assert capture.tokens[0] == "[CLS]" and capture.tokens[-1] == "[SEP]" and "animal" in capture.tokens
-    assert not capture.causal and capture.segments is None
+    assert not capture.causal and capture.segments is None and capture.second_segment is None
     pair = capture_text(minilm, "Where is the cat?", "The cat is on the mat.")
     assert pair.segments[0] == 0 and pair.segments[-1] == 1 and pair.tokens.count("[SEP]") == 2
+    assert pair.second_segment == pair.tokens.index("[SEP]") + 1  # "The" right after the first [SEP]
 
 
 def test_smollm2_is_causal_with_grouped_query_heads_and_real_tokens(smollm2):

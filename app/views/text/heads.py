@@ -8,7 +8,6 @@ from state.text import cached_comparison, clip_percentile
 
 from components.heatmaps import attention_map, head_grid, labelled_heatmap
 from models.engine.capture import AttentionCapture
-from views.text.maps import segment_start
 
 # input widgets whose values survive a tab switch (shared.keep_widget_state)
 WIDGETS = ()
@@ -58,7 +57,7 @@ def render(key: TextInput, capture: AttentionCapture, layer: int) -> None:
     comparison = cached_comparison(key, layer)
     weights = capture.layers[layer]
     mask = None if weights.mask is None else weights.mask.numpy()
-    start, clip = segment_start(capture), clip_percentile()
+    start, clip = capture.second_segment, clip_percentile()
     st.subheader(f"Layer {layer}: {capture.num_heads} heads, their average, and one head over the full width")
     heads, average, single = st.columns(3, gap="medium")
     with heads:

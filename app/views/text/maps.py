@@ -17,13 +17,6 @@ WIDGETS = ("statistic",)
 FIGURES = ("mosaic", "statistic_grid", "selected_map")
 
 
-def segment_start(capture: AttentionCapture) -> int | None:
-    """First token of the second segment of a sentence pair."""
-    if not capture.segments or 1 not in capture.segments:
-        return None
-    return capture.segments.index(1)
-
-
 def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> None:
     statistics = cached_statistics(key)
     overview, detail = st.columns([1, 1.35], gap="large")
@@ -46,11 +39,11 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
         figure = attention_map(
             weights.weights[head].numpy(), capture.tokens,
             mask=None if weights.mask is None else weights.mask.numpy(),
-            title=f"{capture.model_name} · layer {layer} · head {head}", segment_start=segment_start(capture),
+            title=f"{capture.model_name} · layer {layer} · head {head}", segment_start=capture.second_segment,
             clip_percentile=clip_percentile(),
         )
         show_figure(figure, f"attention-L{layer}-H{head}", key="selected_map")
-        if segment_start(capture):
+        if capture.second_segment:
             st.caption("Dashed lines: where the second segment of the sentence pair begins.")
         st.markdown(f"**Every head of layer {layer}** (averaged over query tokens) · module `{weights.name}`")
         table = pd.DataFrame(statistics[layer], index=[f"H{h}" for h in range(capture.num_heads)])
