@@ -1,10 +1,9 @@
 """Vision page: a photo in, where attention pooling focuses per head, any patch, rollout, saliency."""
 
-from pathlib import Path
 
 import streamlit as st
 from shared import figure_format_control, keep_widget_state, model_picker, show_model_notes
-from state.vision import image_capture
+from state.vision import PHOTOS, image_capture
 from views.vision import head, patch, pooling, rollout, saliency, search
 
 from components.markdown import escape_markdown
@@ -13,7 +12,6 @@ from models.engine.export import capture_npz
 from models.vision.focus import pooling_focus, rollout_focus
 from models.vision.images import FORMATS
 
-PHOTOS = Path(__file__).resolve().parents[2] / "assets" / "photos"
 EXAMPLES = {
     "Astronaut (NASA, public domain)": "astronaut.png",
     "Cat (CC0)": "chelsea.png",

@@ -23,6 +23,7 @@ from models.vision.saliency import load_saliency_decoder, saliency_map
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 HEAD_FOLDER = ASSETS / "attention_head"
+PHOTOS = ASSETS / "photos"  # the example photos, and the folder the search view indexes first
 MAX_INDEX = 400  # photos and crops the search view embeds (about 0.1 s each on a CPU)
 PAGE_WIDTH = 1000  # px, roughly, of a figure across the whole page (wide layout)
 SEARCH_ROOTS_ENV = "ATTENTION_LENS_SEARCH_ROOTS"

@@ -11,6 +11,7 @@ import streamlit as st
 from shared import show_figure
 from state.vision import (
     HEAD_FOLDER,
+    PHOTOS,
     SEARCH_ROOTS_ENV,
     cached_head,
     cached_photo_index,
@@ -24,8 +25,6 @@ from components.overlays import focus_overlays
 
 # input widgets whose values survive a tab switch (shared.keep_widget_state)
 WIDGETS = ("search_folder", "search_crops", "search_size", "search_k")
-
-PHOTOS = Path(__file__).resolve().parents[2] / "assets" / "photos"
 
 
 def render(model_key: tuple[str, str, str], data: bytes) -> None:
