@@ -12,6 +12,7 @@ import streamlit as st
 import torch
 
 from components.export import figure_config
+from models.engine.access import FOLDER_PREFIX, AccessPolicy, read_policy
 from models.engine.capture import AttentionCapture, CaptureError, capture_text
 from models.engine.loading import LoadedModel, ModelLoadError, load_model, pack_ready, prepare_pack
 from models.engine.notes import lacks_scores, model_notes
@@ -22,17 +23,39 @@ T = TypeVar("T")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
+def _cached_model(name: str, device: str, dtype: str, policy: AccessPolicy) -> LoadedModel:
+    return load_model(name, device, dtype, policy=policy)
+
+
 def cached_model(name: str, device: str, dtype: str) -> LoadedModel:
-    """One instance per (model, device, dtype), shared by all sessions; it holds no per-user state."""
-    return load_model(name, device, dtype)
+    """One instance per (model, device, dtype) under the running policy, shared by all sessions; it holds no
+    per-user state."""
+    return _cached_model(name, device, dtype, read_policy())
+
+
+def _model_options(modality: Literal["text", "vision"], policy: AccessPolicy) -> dict[str, str]:
+    """Picker label -> model name: packs and hub presets locally; packs and the listed models on a server."""
+    if not policy.is_server:
+        return {c.label: c.name for c in choices(modality)}
+    packs = {c.label: c.name for c in choices(modality) if c.name.startswith(PACK_PREFIX)}
+    listed = {(f"{n.removeprefix(FOLDER_PREFIX)} (this server)" if n.startswith(FOLDER_PREFIX) else f"{n} (hub)"): n
+              for n in policy.listed_models()}
+    return packs | listed
 
 
 def model_picker(modality: Literal["text", "vision"]) -> tuple[LoadedModel, tuple[str, str, str]] | None:
-    """Sidebar: choose a model (packs, hub presets, any id/folder), device and dtype; load with progress."""
+    """Sidebar: choose a model (packs, hub presets, any id/folder; on a server only what it lists), device and
+    dtype; load with progress."""
     bar = st.sidebar
     bar.header("Model")
-    options = {c.label: c.name for c in choices(modality)}
-    label = bar.selectbox("Model", [*options, OTHER], key=f"model_choice_{modality}")
+    try:
+        policy = read_policy()
+    except ValueError as error:  # a bad ATTENTION_LENS_MODE or attention_lens.toml: the server's fault, said plainly
+        bar.error(f"This server's Attention Lens configuration is invalid: {error}")
+        return None
+    options = _model_options(modality, policy)
+    label = bar.selectbox("Model", [*options] if policy.is_server else [*options, OTHER],
+                          key=f"model_choice_{modality}")
     if label == OTHER:
         name = bar.text_input("Hub id or local folder", key=f"model_custom_{modality}",
                               placeholder="e.g. bert-base-uncased or /path/to/model").strip()

@@ -50,15 +50,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve_app() -> Iterator[str]:
-    """`streamlit run app` on a free port, as a user would start it; yields its URL, stops it after."""
+def serve_app(env: dict[str, str] | None = None) -> Iterator[str]:
+    """`streamlit run app` on a free port, as a user would start it (with `env` added to the environment);
+    yields its URL, stops it after."""
     port = _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"streamlit-server-{port}.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:

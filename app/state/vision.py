@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 from shared import cached_model, captured
 
+from models.engine.access import read_policy
 from models.engine.capture import AttentionCapture, capture_image
 from models.head.features import backbone_tokens, input_size, load_photos
 from models.head.focus import HeadReading, read_photo
@@ -114,13 +115,17 @@ def cached_head_reading(key: ImageInput, folder: str, _capture: AttentionCapture
     return read_photo(_cached_head(folder), _capture)
 
 
-def search_roots() -> list[Path]:
-    """Folders the search view may index: the app's assets, plus any in $ATTENTION_LENS_SEARCH_ROOTS.
+def search_roots() -> dict[str, Path]:
+    """Folders the search view may index, by the name it shows: the example photos, plus the policy's photo
+    roots on a server, or the app's assets and $ATTENTION_LENS_SEARCH_ROOTS locally.
 
-    A deployed app must not let a visitor list and show arbitrary server folders.
+    A shared server must not let a visitor list and show arbitrary server folders, nor learn their paths.
     """
+    policy = read_policy()
+    if policy.is_server:
+        return {"Example photos": PHOTOS, **{name: Path(folder) for name, folder in policy.photo_roots}}
     extra = [Path(p).resolve() for p in os.environ.get(SEARCH_ROOTS_ENV, "").split(os.pathsep) if p]
-    return [ASSETS.resolve(), *extra]
+    return {str(root): root for root in [ASSETS.resolve(), *extra]}
 
 
 @st.cache_resource(show_spinner=False, max_entries=4, ttl=3600)
@@ -128,9 +133,7 @@ def cached_photo_index(model: tuple[str, str, str], head_folder: str, photo_fold
                        crops: int) -> tuple[PhotoIndex, list[np.ndarray]]:
     """The photos of a folder and their crops, embedded by the head: (index, square pixels per entry)."""
     loaded = cached_model(*model)
-    names, photos = load_photos(Path(photo_folder))
-    if len(photos) * (crops + 1) > MAX_INDEX:
-        raise ValueError(f"{len(photos)} photos × {crops + 1} entries is over the {MAX_INDEX} this page indexes.")
+    names, photos = load_photos(Path(photo_folder), limit=MAX_INDEX // (crops + 1))
     labels, images = index_entries(names, photos, crops, input_size(loaded))
     with st.spinner(f"Indexing {len(images)} photos and crops with {loaded.name} and the head…"):
         index = build_index(loaded, _cached_head(head_folder), labels, images)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import torch
+from huggingface_hub import HfApi
 from PIL import Image
 from transformers import (
     AutoConfig,
@@ -33,6 +34,7 @@ from transformers import (
 )
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
+from models.engine.access import FOLDER_PREFIX, AccessError, AccessPolicy, download_refusal, folder_refusal
 from models.engine.lens_attention import LENS_ATTENTION
 from models.engine.packs import PACKS, Pack, Progress, ensure_pack, is_complete, no_progress
 from models.engine.recording import recording
@@ -183,10 +185,39 @@ def prepare_pack(name: str, progress: Progress = no_progress, rebuild: bool = Fa
         raise PackPrepareError(f"Could not prepare the {pack.title} pack: {error}") from error
 
 
-def _resolve(name: str, progress: Progress, rebuild: bool) -> tuple[str, bool]:
+def hub_files(name: str) -> dict[str, int | None]:
+    """File name -> size in bytes of a hub repo, asked of the hub without downloading anything."""
+    info = HfApi().model_info(name, files_metadata=True, timeout=_HUB_PROBE_SECONDS * 2)
+    return {sibling.rfilename: sibling.size for sibling in info.siblings or ()}
+
+
+def _server_source(name: str, policy: AccessPolicy) -> tuple[str, bool]:
+    """(source, local only) of a model the server lists, once its weights pass the server-mode checks."""
+    try:
+        source = policy.source(name)
+    except AccessError as error:
+        raise ModelLoadError(str(error)) from None
+    local = name.startswith(FOLDER_PREFIX) or not hub_reachable()
+    if name.startswith(FOLDER_PREFIX):
+        refusal = folder_refusal(name, Path(source))
+    elif not local:  # a listed hub id: sizes and formats are checked before anything is downloaded
+        try:
+            refusal = download_refusal(name, hub_files(name), policy.max_download_mb)
+        except Exception as error:  # noqa: BLE001 - every failure becomes one clear message
+            raise ModelLoadError(_explain(name, error, False)) from error
+    else:
+        refusal = None  # offline: only what is already in the local cache can load, safetensors only
+    if refusal:
+        raise ModelLoadError(refusal)
+    return source, local
+
+
+def _resolve(name: str, progress: Progress, rebuild: bool, policy: AccessPolicy) -> tuple[str, bool]:
     """(what to give from_pretrained, whether only local files may be used)."""
     if name.startswith(PACK_PREFIX):
         return prepare_pack(name, progress, rebuild), True
+    if policy.is_server:
+        return _server_source(name, policy)
     path = Path(name).expanduser()
     if path.is_dir():
         return str(path), True
@@ -195,9 +226,11 @@ def _resolve(name: str, progress: Progress, rebuild: bool) -> tuple[str, bool]:
     return name, not hub_reachable()
 
 
-def _load_once(name: str, device: torch.device, dtype: torch.dtype, progress: Progress, rebuild: bool):
-    source, local_only = _resolve(name, progress, rebuild)
+def _load_once(name: str, device: torch.device, dtype: torch.dtype, progress: Progress, rebuild: bool,
+               policy: AccessPolicy):
+    source, local_only = _resolve(name, progress, rebuild, policy)
     options = dict(trust_remote_code=False, local_files_only=local_only)
+    weights = dict(use_safetensors=True) if policy.is_server else {}  # never unpickle a checkpoint on a server
     try:
         progress(0.0, f"reading the configuration of {name}")
         config = AutoConfig.from_pretrained(source, **options)
@@ -210,7 +243,7 @@ def _load_once(name: str, device: torch.device, dtype: torch.dtype, progress: Pr
         progress(0.2, f"loading the weights of {name}")
         exposes_scores = reads_registry(config)
         model = model_class(config).from_pretrained(
-            source, attn_implementation=LENS_ATTENTION if exposes_scores else "eager", dtype=dtype, **options
+            source, attn_implementation=LENS_ATTENTION if exposes_scores else "eager", dtype=dtype, **options, **weights
         )
         progress(0.8, "loading the tokenizer" if modality == "text" else "loading the image processor")
         processor = (AutoTokenizer if modality == "text" else AutoImageProcessor).from_pretrained(source, **options)
@@ -266,21 +299,23 @@ def _checked(loaded: LoadedModel) -> LoadedModel:
 
 
 def load_model(
-    name: str, device: str = "auto", dtype: str = "float32", progress: Progress = no_progress
+    name: str, device: str = "auto", dtype: str = "float32", progress: Progress = no_progress,
+    policy: AccessPolicy | None = None,
 ) -> LoadedModel:
-    """Load a pack, hub id or folder for capture; a broken pack cache is rebuilt once."""
-    name = name.strip()
+    """Load a pack, hub id or folder for capture (only what `policy` lists, in server mode); a broken pack cache
+    is rebuilt once."""
+    name, policy = name.strip(), policy or AccessPolicy()
     if not name:
         raise ModelLoadError("Type a model id or a folder.")
     torch_device = pick_device(device)
     torch_dtype = pick_dtype(torch_device, dtype)
     pack = _pack(name) if name.startswith(PACK_PREFIX) else None
     try:
-        return _load_once(name, torch_device, torch_dtype, progress, rebuild=False)
+        return _load_once(name, torch_device, torch_dtype, progress, rebuild=False, policy=policy)
     except PackPrepareError:
         raise  # the conversion itself failed: a second one would fail the same way
     except ModelLoadError:
         if pack is None or pack.build is None:
             raise
         progress(0.0, "the cached pack looks damaged: converting it again")
-        return _load_once(name, torch_device, torch_dtype, progress, rebuild=True)
+        return _load_once(name, torch_device, torch_dtype, progress, rebuild=True, policy=policy)

@@ -22,19 +22,24 @@ from models.vision.images import FORMATS, ImageInputError, open_photo
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
-def load_photos(folder: Path) -> tuple[list[str], list[Image.Image]]:
-    """Every readable photo in `folder` (sorted by name) as RGB; unreadable files are skipped."""
+def load_photos(folder: Path, limit: int | None = None) -> tuple[list[str], list[Image.Image]]:
+    """Every readable photo directly in `folder` (sorted by name) as RGB; unreadable files are skipped.
+
+    Links are not followed (a shared server must not read outside the folder), and more than `limit` candidate
+    files are refused before any is read.
+    """
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in SUFFIXES and not p.is_symlink())
+    if limit is not None and len(files) > limit:
+        raise ValueError(f"{len(files)} photo files is over the {limit} this page indexes at once")
     names, photos = [], []
-    for path in sorted(Path(folder).iterdir()):
-        if path.suffix.lower() not in SUFFIXES:
-            continue
+    for path in files:
         try:
             photos.append(open_photo(path.read_bytes()).image)
-        except ImageInputError:
+        except (ImageInputError, IsADirectoryError):
             continue
         names.append(path.name)
     if not photos:
-        raise ValueError(f"no photos ({', '.join(FORMATS)}) in {folder}")
+        raise ValueError(f"no photos ({', '.join(FORMATS)}) there")
     return names, photos
 
 

@@ -22,9 +22,10 @@ from state.vision import (
 )
 
 from components.overlays import focus_overlays
+from models.engine.access import read_policy
 
 # input widgets whose values survive a tab switch (shared.keep_widget_state)
-WIDGETS = ("search_folder", "search_crops", "search_size", "search_k")
+WIDGETS = ("search_folder", "search_root", "search_crops", "search_size", "search_k")
 
 
 def render(model_key: tuple[str, str, str], data: bytes) -> None:
@@ -33,23 +34,28 @@ def render(model_key: tuple[str, str, str], data: bytes) -> None:
         return
     backbone = head_backbone(head, model_key)
     folder_col, crops_col, size_col, k_col = st.columns([2.2, 1, 1.4, 0.8], vertical_alignment="bottom")
-    folder = folder_col.text_input("Index folder (on the server)", str(PHOTOS), key="search_folder")
+    roots = search_roots()
+    if read_policy().is_server:  # folders by name only: a visitor never sees or types a server path
+        shown = folder_col.selectbox("Index folder", list(roots), key="search_root")
+        path = roots[shown].resolve()
+    else:
+        folder = folder_col.text_input("Index folder (on this machine)", str(PHOTOS), key="search_folder")
+        path, shown = Path(folder).expanduser().resolve(), Path(folder).name
     crops = crops_col.number_input("Crops per photo", 0, 20, 8, key="search_crops")
     size = size_col.select_slider("Embedding size (Matryoshka)", head.config.sizes, head.config.sizes[-1],
                                   key="search_size")
     k = k_col.number_input("Results", 1, 12, 6, key="search_k")
-    path = Path(folder).expanduser().resolve()
-    if not path.is_dir():
-        st.error("That folder does not exist on the server.")
+    if not any(path.is_relative_to(root.resolve()) for root in roots.values()):  # before looking at the path
+        st.error(f"Only folders inside {', '.join(roots)} can be indexed. Whoever runs the app can allow more "
+                 f"with {SEARCH_ROOTS_ENV} (folders separated by '{os.pathsep}').")
         return
-    if not any(path.is_relative_to(root) for root in search_roots()):
-        st.error(f"Only folders inside {', '.join(str(r) for r in search_roots())} can be indexed. "
-                 f"Whoever runs the app can allow more with {SEARCH_ROOTS_ENV} (folders separated by '{os.pathsep}').")
+    if not path.is_dir():
+        st.error(f"Cannot index {shown}: that folder does not exist.")
         return
     try:
         index, pixels = cached_photo_index(backbone, str(HEAD_FOLDER), str(path), int(crops))
     except (ValueError, OSError) as error:
-        st.error(f"Cannot index {path.name}: {error}")
+        st.error(f"Cannot index {shown}: {error}" if isinstance(error, ValueError) else f"Cannot index {shown}.")
         return
     query = cached_query(backbone, str(HEAD_FOLDER), hashlib.sha256(data).hexdigest(), data)
     scores, found = index.search(query, size, int(k))
