@@ -3,7 +3,7 @@ show figures and notes. Each page's own caches are in state/<page>.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from types import ModuleType
 from typing import Literal, NamedTuple, TypeVar
 
@@ -17,6 +17,7 @@ from models.engine.capture import AttentionCapture, CaptureError, capture_text
 from models.engine.loading import LoadedModel, ModelLoadError, load_model, pack_ready, prepare_pack
 from models.engine.notes import lacks_scores, model_notes
 from models.engine.registry import PACK_PREFIX, choices
+from models.engine.store import CaptureStore
 
 OTHER = "Other: a hub id or a folder…"
 T = TypeVar("T")
@@ -88,18 +89,41 @@ def model_picker(modality: Literal["text", "vision"]) -> tuple[LoadedModel, tupl
     return loaded, (name, device, dtype)
 
 
-def captured(compute: Callable[[], T], out_of_memory: str,
+@st.cache_resource(show_spinner=False)
+def capture_store(cache_mb: float, slots: int) -> CaptureStore:
+    """The captures every session shares: at most `cache_mb` of them kept, at most `slots` computed at once."""
+    return CaptureStore(int(cache_mb * 2**20), slots)
+
+
+def stored_capture(key: Hashable, compute: Callable[[AccessPolicy], T], on_wait: Callable[[int], None] | None = None,
+                   size: Callable[[T], int] = lambda capture: capture.nbytes) -> T:
+    """The kept capture for `key`, or `compute(policy)` run in one of the server's capture turns and kept."""
+    policy = read_policy()
+    store = capture_store(policy.cache_mb, policy.concurrent_captures)
+    return store.get(key, lambda: compute(policy), size, on_wait or (lambda ahead: None))
+
+
+def captured(compute: Callable[[Callable[[int], None]], T], out_of_memory: str,
              input_errors: tuple[type[Exception], ...] = ()) -> T | None:
-    """Run a capture with a spinner; any failure the user can act on becomes a message, not a traceback."""
+    """Run a capture with a spinner, saying "queued: N ahead" while other captures hold every turn; any failure
+    the user can act on becomes a message, not a traceback."""
+    queued = st.empty()
+
+    def on_wait(ahead: int) -> None:
+        queued.info(f"Queued: {ahead} ahead of you. This server runs {read_policy().concurrent_captures} "
+                    "capture(s) at once; yours starts when a turn is free.", icon=":material/hourglass_top:")
+
     try:
         with st.spinner("Running the model and capturing every attention map…"):
-            return compute()
+            return compute(on_wait)
     except input_errors as error:
         st.error(str(error))
     except CaptureError as error:
         st.warning(str(error))
     except (torch.OutOfMemoryError, MemoryError):
         st.error(out_of_memory)
+    finally:
+        queued.empty()
     return None
 
 
@@ -112,22 +136,17 @@ class TextInput(NamedTuple):
     max_tokens: int
 
 
-@st.cache_resource(show_spinner=False, max_entries=6, ttl=3600)
-def cached_text_capture(
-    name: str, device: str, dtype: str, text: str, pair: str | None, max_tokens: int
-) -> AttentionCapture:
-    """A capture per (model, text): switching views or heads never reruns the model."""
-    return capture_text(cached_model(name, device, dtype), text, pair, max_tokens)
-
-
-def capture_of(key: TextInput) -> AttentionCapture:
-    """The cached capture for `key` (computed on first use)."""
-    return cached_text_capture(*key.model, key.text, key.pair, key.max_tokens)
+def capture_of(key: TextInput, on_wait: Callable[[int], None] | None = None) -> AttentionCapture:
+    """The capture for `key`, kept for every session (computed on first use, within the per-capture budget)."""
+    return stored_capture(key, lambda policy: capture_text(cached_model(*key.model), key.text, key.pair,
+                                                           key.max_tokens, budget_mb=policy.capture_budget_mb),
+                          on_wait)
 
 
 def text_capture(key: TextInput) -> AttentionCapture | None:
     """The capture for this input, or a message in the page (never a traceback)."""
-    return captured(lambda: capture_of(key), "Out of memory for this input: try a shorter text or a smaller model.")
+    return captured(lambda on_wait: capture_of(key, on_wait),
+                    "Out of memory for this input: try a shorter text or a smaller model.")
 
 
 def show_model_notes(loaded: LoadedModel, capture: AttentionCapture) -> None:

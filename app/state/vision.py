@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import streamlit as st
-from shared import cached_model, captured
+from shared import cached_model, captured, stored_capture
 
 from models.engine.access import read_policy
 from models.engine.capture import AttentionCapture, capture_image
@@ -44,17 +45,19 @@ def overlay_style(share: float = 1.0) -> dict:
                 width=int(PAGE_WIDTH * share))
 
 
-@st.cache_resource(show_spinner=False, max_entries=6, ttl=3600)
-def _cached_image_capture(name: str, device: str, dtype: str, digest: str, _data: bytes):
-    """(capture, notes) per (model, file): the file is decoded and the model run once."""
-    photo = open_photo(_data)
-    return capture_image(cached_model(name, device, dtype), photo.image), photo.notes
+def _image_capture(key: ImageInput, data: bytes, on_wait: Callable[[int], None] | None = None):
+    """(capture, notes) per (model, file), kept with the text captures: the file is decoded and the model run once."""
+    def compute(policy) -> tuple[AttentionCapture, tuple]:
+        photo = open_photo(data)
+        return capture_image(cached_model(*key.model), photo.image), photo.notes
+
+    return stored_capture(key, compute, on_wait, size=lambda result: result[0].nbytes)
 
 
 def image_capture(model: tuple[str, str, str], data: bytes) -> tuple[ImageInput, AttentionCapture, tuple] | None:
     """The capture for this photo, or a message in the page (never a traceback)."""
     key = ImageInput(model, hashlib.sha256(data).hexdigest())
-    result = captured(lambda: _cached_image_capture(*model, key.digest, data),
+    result = captured(lambda on_wait: _image_capture(key, data, on_wait),
                       "Out of memory for this image: try a smaller model.", input_errors=(ImageInputError,))
     return None if result is None else (key, *result)
 

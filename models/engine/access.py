@@ -1,5 +1,7 @@
-"""Who may load what. Local mode (the default) allows any hub id or folder; server mode, for a shared server,
-allows only listed models (safetensors only, under a download cap) and listed photo folders, shown by name.
+"""Who may load what, and how much work the app takes on. Local mode (the default) allows any hub id or folder;
+server mode, for a shared server, allows only listed models (safetensors only, under a download cap) and listed
+photo folders, shown by name, and refuses captures over a memory budget. Both bound the kept captures' memory
+and how many captures run at once.
 
 Read from ATTENTION_LENS_* variables, else from attention_lens.toml in ~/.streamlit/ then ./.streamlit/ (the
 project's file overrides the user's, as with Streamlit's own config.toml).
@@ -19,6 +21,7 @@ from models.engine.registry import PACK_PREFIX
 Mode = Literal["local", "server"]
 FOLDER_PREFIX = "folder:"  # a listed folder is picked by its name, never by its path
 CONFIG_NAME = "attention_lens.toml"
+SERVER_CAPTURE_BUDGET_MB = 1024.0
 WEIGHTS = ".safetensors"
 
 
@@ -36,6 +39,9 @@ class AccessPolicy:
     folders: tuple[tuple[str, str], ...] = ()
     photo_roots: tuple[tuple[str, str], ...] = ()
     max_download_mb: float = 2048.0
+    capture_budget_mb: float | None = None  # per capture; server mode: SERVER_CAPTURE_BUDGET_MB unless set
+    concurrent_captures: int = os.cpu_count() or 1
+    cache_mb: float = 2048.0  # all kept captures together
 
     @property
     def is_server(self) -> bool:
@@ -73,12 +79,20 @@ def read_policy(environ: Mapping[str, str] = os.environ, files: list[Path] | Non
         raise ValueError(f"ATTENTION_LENS_MODE must be 'local' or 'server', not {mode!r}")
     hub_ids = environ["ATTENTION_LENS_HUB_IDS"].split(",") if "ATTENTION_LENS_HUB_IDS" in environ else values.get(
         "hub_ids", ())
+
+    def number(key: str, default: float | None) -> float | None:
+        value = environ.get("ATTENTION_LENS_" + key.upper(), values.get(key, default))
+        return None if value is None else float(value)
+
     return AccessPolicy(
         mode=mode,
         hub_ids=tuple(h.strip() for h in hub_ids if h.strip()),
         folders=tuple((str(k), str(v)) for k, v in values.get("folders", {}).items()),
         photo_roots=tuple((str(k), str(v)) for k, v in values.get("photo_roots", {}).items()),
-        max_download_mb=float(environ.get("ATTENTION_LENS_MAX_DOWNLOAD_MB", values.get("max_download_mb", 2048))),
+        max_download_mb=number("max_download_mb", 2048.0),
+        capture_budget_mb=number("capture_budget_mb", SERVER_CAPTURE_BUDGET_MB if mode == "server" else None),
+        concurrent_captures=max(1, int(number("concurrent_captures", os.cpu_count() or 1))),
+        cache_mb=number("cache_mb", 2048.0),
     )
 
 

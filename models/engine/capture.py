@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from models.engine.budget import budget_refusal
 from models.engine.loading import LoadedModel
 from models.engine.recording import LayerAttention, recording
 
@@ -81,6 +82,19 @@ class AttentionCapture:
     def seq_len(self) -> int:
         return self.layers[0].weights.shape[-1]
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes its tensors hold, counting the scores each layer computes (and keeps) on first use."""
+        total = sum(t.nbytes for t in (self.hidden,) if t is not None) + (self.pixels.nbytes if self.pixels is not None
+                                                                          else 0)
+        for layer in (*self.layers, *((self.pooling,) if self.pooling is not None else ())):
+            tensors = (layer.weights, layer.stored_scores, layer.mask, layer.query, layer.key, layer.value,
+                       layer.context, layer.bias, layer.sink, layer.__dict__.get("scores"))
+            total += sum(t.nbytes for t in tensors if t is not None)
+            if layer.exposes_scores and "scores" not in layer.__dict__ and layer.stored_scores is None:
+                total += layer.weights.nbytes  # recomputed on first use, then kept
+        return total
+
 
 def token_label(text: str) -> str:
     """Make a token's edge whitespace and line breaks visible."""
@@ -132,8 +146,10 @@ def capture_text(
     pair: str | None = None,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     dtype: torch.dtype = torch.float32,
+    budget_mb: float | None = None,
 ) -> AttentionCapture:
-    """Tokenise `text` (and an optional second segment), run the model, return all its attention."""
+    """Tokenise `text` (and an optional second segment), run the model, return all its attention; refuse before
+    running when its maps would take more than `budget_mb`."""
     if loaded.modality != "text":
         raise CaptureError(f"{loaded.name} is a vision model: it takes images, not text.")
     if not text.strip():
@@ -148,6 +164,9 @@ def capture_text(
     ids = encoded["input_ids"][0]
     if ids.numel() == 0:
         raise CaptureError("The tokenizer produced no tokens for this text.")
+    refusal = budget_refusal(loaded.model.config, ids.numel(), budget_mb)
+    if refusal:
+        raise CaptureError(refusal)
     layers, pooling, _ = _record(loaded, dict(encoded), dtype)
     config = loaded.model.config
     heads, kv = getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None)

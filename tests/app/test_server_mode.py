@@ -50,3 +50,15 @@ def test_photo_search_offers_roots_by_name_and_never_shows_a_path(server, dinov2
     roots.set_value("Class photos").run()
     assert not at.exception and not at.error and "The **9** entries" in _texts(at)  # 1 photo + 8 crops
     assert str(server) not in _texts(at) and str(ROOT) not in _texts(at)
+
+
+def test_a_capture_over_the_memory_budget_is_a_message_and_the_text_stays(server, minilm, monkeypatch):
+    monkeypatch.setenv("ATTENTION_LENS_CAPTURE_BUDGET_MB", "8")
+    at = start_app()
+    at.text_area(key="text").set_value("a long input " * 150)
+    at.button[0].click().run()
+    assert not at.exception and any("over this server's 8 MB per capture. Up to" in w.value for w in at.warning)
+    assert at.text_area(key="text").value.startswith("a long input")  # nothing typed is lost
+    at.text_area(key="text").set_value("A short one.")
+    at.button[0].click().run()
+    assert not at.exception and not at.warning and at.get("plotly_chart")

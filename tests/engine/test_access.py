@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from models.engine.access import AccessPolicy, download_refusal, read_policy
+from models.engine.access import SERVER_CAPTURE_BUDGET_MB, AccessPolicy, download_refusal, read_policy
 from models.engine.loading import ModelLoadError, load_model
 from tests.tiny_models import families
 
@@ -23,10 +23,15 @@ def test_the_mode_comes_from_the_environment_over_the_project_file_over_the_user
     project.write_text('hub_ids = ["bert-base-uncased", "gpt2"]\n[photo_roots]\nClass = "/srv/photos"\n')
     policy = read_policy({}, [home, project])
     assert policy == AccessPolicy("server", ("bert-base-uncased", "gpt2"), (("mine", "/srv/mine"),),
-                                  (("Class", "/srv/photos"),), 100.0)
+                                  (("Class", "/srv/photos"),), max_download_mb=100.0,
+                                  capture_budget_mb=SERVER_CAPTURE_BUDGET_MB)  # a server budgets captures unasked
+    limits = read_policy({"ATTENTION_LENS_CONCURRENT_CAPTURES": "2", "ATTENTION_LENS_CACHE_MB": "64",
+                          "ATTENTION_LENS_CAPTURE_BUDGET_MB": "8"}, [home])
+    assert (limits.concurrent_captures, limits.cache_mb, limits.capture_budget_mb) == (2, 64.0, 8.0)
     assert read_policy({"ATTENTION_LENS_MODE": "local"}, [home, project]).mode == "local"
     assert read_policy({"ATTENTION_LENS_HUB_IDS": "a/b, c"}, [home]).hub_ids == ("a/b", "c")
     assert read_policy({}, [tmp_path / "missing.toml"]) == AccessPolicy()  # no file, no variable: local
+    assert AccessPolicy().capture_budget_mb is None  # locally, your own machine's memory is yours to use
     with pytest.raises(ValueError, match="'local' or 'server'"):
         read_policy({"ATTENTION_LENS_MODE": "public"}, [])
 
