@@ -16,7 +16,8 @@ import torch
 import transformers
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = ("capture_cost.py", "text_page.py", "vision_page.py", "concurrent_sessions.py", "head_retrieval.py")
+SCRIPTS = ("capture_cost.py", "text_page.py", "vision_page.py", "concurrent_sessions.py", "proxy.py",
+           "head_retrieval.py")
 RESULTS = ROOT / "bench" / "results.md"
 
 

@@ -28,8 +28,9 @@ class WireCounter:
         self.websocket = self.http = 0
 
 
-def server_peak_rss_mb(url: str) -> float:
-    """Peak resident memory (VmHWM) of the `streamlit run` process serving `url` (Linux /proc)."""
+def server_peak_rss_mb(url: str, field: str = "VmHWM") -> float:
+    """Peak resident memory (VmHWM; or another /proc status `field`) of the `streamlit run` process serving
+    `url` (Linux /proc)."""
     port = url.rsplit(":", 1)[1]
     for proc in Path("/proc").iterdir():
         try:
@@ -38,5 +39,10 @@ def server_peak_rss_mb(url: str) -> float:
             continue
         if b"streamlit" in b" ".join(cmdline) and port.encode() in cmdline:
             status = (proc / "status").read_text().splitlines()
-            return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) / 1024
+            return int(next(line for line in status if line.startswith(field + ":")).split()[1]) / 1024
     raise LookupError(f"no streamlit process serves {url}")
+
+
+def server_rss_mb(url: str) -> float:
+    """Resident memory now (VmRSS) of the `streamlit run` process serving `url`."""
+    return server_peak_rss_mb(url, "VmRSS")
