@@ -10,6 +10,7 @@ from typing import Literal, NamedTuple, TypeVar
 import plotly.graph_objects as go
 import streamlit as st
 import torch
+from streamlit.logger import get_logger
 
 from components.export import figure_config
 from models.engine.access import FOLDER_PREFIX, AccessPolicy, read_policy
@@ -20,6 +21,7 @@ from models.engine.registry import PACK_PREFIX, choices
 from models.engine.store import CaptureStore
 
 OTHER = "Other: a hub id or a folder…"
+LOG = get_logger("attention_lens")
 T = TypeVar("T")
 
 
@@ -107,9 +109,12 @@ def captured(compute: Callable[[Callable[[int], None]], T], out_of_memory: str,
              input_errors: tuple[type[Exception], ...] = ()) -> T | None:
     """Run a capture with a spinner, saying "queued: N ahead" while other captures hold every turn; any failure
     the user can act on becomes a message, not a traceback."""
-    queued = st.empty()
+    queued, told = st.empty(), []
 
     def on_wait(ahead: int) -> None:
+        if not told:  # once per wait, in the server's log: how busy it is
+            LOG.info("capture queued: %d ahead, %d running", ahead, read_policy().concurrent_captures)
+            told.append(ahead)
         queued.info(f"Queued: {ahead} ahead of you. This server runs {read_policy().concurrent_captures} "
                     "capture(s) at once; yours starts when a turn is free.", icon=":material/hourglass_top:")
 
