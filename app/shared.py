@@ -109,14 +109,14 @@ def captured(compute: Callable[[Callable[[int], None]], T], out_of_memory: str,
              input_errors: tuple[type[Exception], ...] = ()) -> T | None:
     """Run a capture with a spinner, saying "queued: N ahead" while other captures hold every turn; any failure
     the user can act on becomes a message, not a traceback."""
-    queued, told = st.empty(), []
+    queued, slots, told = st.empty(), read_policy().concurrent_captures, []
 
     def on_wait(ahead: int) -> None:
         if not told:  # once per wait, in the server's log: how busy it is
-            LOG.info("capture queued: %d ahead, %d running", ahead, read_policy().concurrent_captures)
+            LOG.info("capture queued: %d ahead, %d capture turn(s)", ahead, slots)
             told.append(ahead)
-        queued.info(f"Queued: {ahead} ahead of you. This server runs {read_policy().concurrent_captures} "
-                    "capture(s) at once; yours starts when a turn is free.", icon=":material/hourglass_top:")
+        queued.info(f"Queued: {ahead} ahead of you. This server runs {slots} capture(s) at once; yours starts "
+                    "when a turn is free.", icon=":material/hourglass_top:")
 
     try:
         with st.spinner("Running the model and capturing every attention map…"):

@@ -85,8 +85,7 @@ class AttentionCapture:
     @property
     def nbytes(self) -> int:
         """Bytes its tensors hold, counting the scores each layer computes (and keeps) on first use."""
-        total = sum(t.nbytes for t in (self.hidden,) if t is not None) + (self.pixels.nbytes if self.pixels is not None
-                                                                          else 0)
+        total = sum(a.nbytes for a in (self.hidden, self.pixels) if a is not None)
         for layer in (*self.layers, *((self.pooling,) if self.pooling is not None else ())):
             tensors = (layer.weights, layer.stored_scores, layer.mask, layer.query, layer.key, layer.value,
                        layer.context, layer.bias, layer.sink, layer.__dict__.get("scores"))
