@@ -1,12 +1,18 @@
-"""What every page shares: the sidebar model picker, cached models and text captures, and the widgets that
-show figures and notes. Each page's own caches are in state/<page>.py."""
+"""What every page shares: the server's byte-bounded caches, the sidebar model picker, text captures, and the
+widgets that show figures and notes. Each page's own caches are in state/<page>.py."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import inspect
+import pickle
 from collections.abc import Callable, Hashable
 from types import ModuleType
 from typing import Literal, NamedTuple, TypeVar
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
@@ -18,14 +24,68 @@ from models.engine.capture import AttentionCapture, CaptureError, capture_text
 from models.engine.loading import LoadedModel, ModelLoadError, load_model, pack_ready, prepare_pack
 from models.engine.notes import lacks_scores, model_notes
 from models.engine.registry import PACK_PREFIX, choices
-from models.engine.store import CaptureStore
+from models.engine.store import ResultStore, held_bytes
 
 OTHER = "Other: a hub id or a folder…"
 LOG = get_logger("attention_lens")
 T = TypeVar("T")
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False)
+def _store(kind: str, max_mb: float, slots: int) -> ResultStore:
+    return ResultStore(int(max_mb * 2**20), slots, keep_last=kind == "models")
+
+
+def shared_store(kind: Literal["results", "models"], policy: AccessPolicy | None = None) -> ResultStore:
+    """The server's store of `kind` for every session: "results" (captures and what views derive from them,
+    `cache_mb`, computing captures `concurrent_captures` at a time) or "models" (`model_cache_mb`)."""
+    policy = policy or read_policy()
+    if kind == "models":
+        return _store(kind, policy.model_cache_mb, 1)
+    return _store(kind, policy.cache_mb, policy.concurrent_captures)
+
+
+def _key_part(value: object) -> Hashable:
+    """An argument as part of a cache key: arrays by shape, dtype and a digest of their content."""
+    if isinstance(value, np.ndarray):
+        content = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+        return ("ndarray", value.shape, value.dtype.str, content)
+    hash(value)  # an unhashable argument is a programming error: fail here, not in the store
+    return value
+
+
+def kept(kind: Literal["results", "models"] = "results", spinner: str | None = None):
+    """Keep a function's values for every session in the server's byte-bounded store of `kind`.
+
+    Results are kept pickled, their exact bytes counted, and each caller gets its own copy (as st.cache_data
+    does); models are shared by reference and counted by the tensors they hold (as st.cache_resource).
+    Arguments whose names start with "_" are left out of the key, as in Streamlit's caches.
+    """
+    def decorate(function: Callable[..., T]) -> Callable[..., T]:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def cached(*args, **kwargs) -> T:
+            arguments = signature.bind(*args, **kwargs)
+            arguments.apply_defaults()
+            key = (function.__module__, function.__qualname__,
+                   *(_key_part(v) for n, v in arguments.arguments.items() if not n.startswith("_")))
+
+            def compute():
+                with st.spinner(spinner) if spinner else contextlib.nullcontext():
+                    value = function(*args, **kwargs)
+                return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL) if kind == "results" else value
+
+            size = len if kind == "results" else held_bytes
+            stored = shared_store(kind).get(key, compute, size, queued=False)
+            return pickle.loads(stored) if kind == "results" else stored
+
+        return cached
+
+    return decorate
+
+
+@kept("models")
 def _cached_model(name: str, device: str, dtype: str, policy: AccessPolicy) -> LoadedModel:
     return load_model(name, device, dtype, policy=policy)
 
@@ -91,18 +151,11 @@ def model_picker(modality: Literal["text", "vision"]) -> tuple[LoadedModel, tupl
     return loaded, (name, device, dtype)
 
 
-@st.cache_resource(show_spinner=False)
-def capture_store(cache_mb: float, slots: int) -> CaptureStore:
-    """The captures every session shares: at most `cache_mb` of them kept, at most `slots` computed at once."""
-    return CaptureStore(int(cache_mb * 2**20), slots)
-
-
 def stored_capture(key: Hashable, compute: Callable[[AccessPolicy], T], on_wait: Callable[[int], None] | None = None,
                    size: Callable[[T], int] = lambda capture: capture.nbytes) -> T:
     """The kept capture for `key`, or `compute(policy)` run in one of the server's capture turns and kept."""
     policy = read_policy()
-    store = capture_store(policy.cache_mb, policy.concurrent_captures)
-    return store.get(key, lambda: compute(policy), size, on_wait or (lambda ahead: None))
+    return shared_store("results", policy).get(key, lambda: compute(policy), size, on_wait or (lambda ahead: None))
 
 
 def captured(compute: Callable[[Callable[[int], None]], T], out_of_memory: str,
@@ -115,8 +168,9 @@ def captured(compute: Callable[[Callable[[int], None]], T], out_of_memory: str,
         if not told:  # once per wait, in the server's log: how busy it is
             LOG.info("capture queued: %d ahead, %d capture turn(s)", ahead, slots)
             told.append(ahead)
-        queued.info(f"Queued: {ahead} ahead of you. This server runs {slots} capture(s) at once; yours starts "
-                    "when a turn is free.", icon=":material/hourglass_top:")
+        place = "0 ahead of you: yours is next" if ahead == 0 else f"{ahead} ahead of you"
+        queued.info(f"Queued: {place}. This server runs {slots} capture(s) at once; yours starts when a turn is "
+                    "free.", icon=":material/hourglass_top:")
 
     try:
         with st.spinner("Running the model and capturing every attention map…"):

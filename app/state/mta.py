@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import streamlit as st
 import torch
-from shared import TextInput, capture_of
+from shared import TextInput, capture_of, kept
 
 from models.mta.kernels import convolve_layer
 from models.mta.toy_experiment import shipped_runs
@@ -13,7 +12,7 @@ from models.mta.toy_model import ToyReading, ToyTransformer, load_toy_model, rea
 from models.mta.toy_task import ToyTask
 
 
-@st.cache_data(show_spinner=False, max_entries=24, ttl=3600)
+@kept()
 def cached_convolved(key: TextInput, layer: int, kernel: np.ndarray, pre_softmax: bool,
                      mixing: np.ndarray | None) -> np.ndarray:
     """One layer's maps as MTA would make them with this kernel (and head mixing), (H, T, T)."""
@@ -22,13 +21,13 @@ def cached_convolved(key: TextInput, layer: int, kernel: np.ndarray, pre_softmax
                           pre_softmax, None if mixing is None else torch.tensor(mixing)).numpy()
 
 
-@st.cache_resource(show_spinner="Loading the toy-task checkpoints…")
+@kept("models", spinner="Loading the toy-task checkpoints…")
 def cached_toy_runs() -> dict[str, tuple[ToyTransformer, ToyTask]]:
     """The shipped baseline and MTA toy models, by run name ("mta-seed0", ...)."""
     return {name: load_toy_model(folder) for name, folder in shipped_runs().items()}
 
 
-@st.cache_data(show_spinner=False, max_entries=32, ttl=3600)
+@kept()
 def cached_toy_reading(run: str, prompt: str, block: int) -> ToyReading:
     """One trained toy model's answer, maps and block-finding layer for one prompt."""
     model, task = cached_toy_runs()[run]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-from shared import TextInput, cached_model, capture_of
+from shared import TextInput, cached_model, capture_of, kept
 
 from components.bertviz_embed import bertviz_html
 from components.heatmaps import attention_mosaic
@@ -20,7 +20,7 @@ def clip_percentile() -> float | None:
     return 99.0 if st.session_state.get("colour_range", "0 – 99th pct") == "0 – 99th pct" else None
 
 
-@st.cache_data(show_spinner=False, max_entries=12, ttl=3600)
+@kept()
 def cached_mosaic(key: TextInput, thumb: int) -> go.Figure:
     """The layers x heads overview figure for one capture (small: thumbnails only)."""
     capture = capture_of(key)
@@ -32,7 +32,7 @@ def cached_mosaic(key: TextInput, thumb: int) -> go.Figure:
     )
 
 
-@st.cache_data(show_spinner=False, max_entries=12, ttl=3600)
+@kept()
 def cached_statistics(key: TextInput) -> list[dict[str, np.ndarray]]:
     """Per-head summary numbers for every layer."""
     capture = capture_of(key)
@@ -40,20 +40,20 @@ def cached_statistics(key: TextInput) -> list[dict[str, np.ndarray]]:
     return [{k: v.numpy() for k, v in head_statistics(layer, groups).items()} for layer in capture.layers]
 
 
-@st.cache_data(show_spinner=False, max_entries=24, ttl=3600)
+@kept()
 def cached_comparison(key: TextInput, layer: int) -> HeadComparison:
     """Heads vs average vs one full-width head, for one layer."""
     return compare_heads(capture_of(key).layers[layer])
 
 
-@st.cache_data(show_spinner=False, max_entries=48, ttl=3600)
+@kept()
 def cached_walkthrough(key: TextInput, layer: int, head: int, token: int) -> Walkthrough:
     """The hand computation for one (layer, head, token)."""
     loaded = cached_model(*key.model)
     return attention_walkthrough(loaded.model, capture_of(key).layers[layer], head, token)
 
 
-@st.cache_data(show_spinner="Preparing the bertviz view…", max_entries=16, ttl=3600)
+@kept(spinner="Preparing the bertviz view…")
 def cached_bertviz(key: TextInput, view: str, layers: tuple[int, ...], start: int, end: int) -> str:
     """bertviz's `view` for `layers` on tokens start..end-1, as a self-contained page."""
     capture = capture_of(key)

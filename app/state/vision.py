@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 import streamlit as st
-from shared import cached_model, captured, stored_capture
+from shared import cached_model, captured, kept, stored_capture
 
 from models.engine.access import read_policy
 from models.engine.capture import AttentionCapture, capture_image
@@ -65,19 +65,19 @@ def image_capture(model: tuple[str, str, str], data: bytes) -> tuple[ImageInput,
 # The derived results below are keyed by `key`; the capture itself is passed unhashed (`_capture`).
 
 
-@st.cache_data(show_spinner=False, max_entries=24, ttl=3600)
+@kept()
 def cached_rollout(key: ImageInput, head_fusion: str, discard_ratio: float, _capture: AttentionCapture) -> np.ndarray:
     """Rollout focus on the patch grid for one capture and one setting."""
     return rollout_focus(_capture, head_fusion, discard_ratio).numpy()
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
+@kept("models")
 def cached_saliency_decoder(folder: str):
     """The saliency decoder saved beside a model, or None."""
     return load_saliency_decoder(folder)
 
 
-@st.cache_data(show_spinner=False, max_entries=12, ttl=3600)
+@kept()
 def cached_saliency(key: ImageInput, _capture: AttentionCapture) -> np.ndarray | None:
     """Per-pixel saliency of the photo the model saw, when the model has a decoder (the DINOv2 pack)."""
     decoder = cached_saliency_decoder(cached_model(*key.model).source)
@@ -87,7 +87,7 @@ def cached_saliency(key: ImageInput, _capture: AttentionCapture) -> np.ndarray |
 # --- the Attention Head of seed 000 ---------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner="Loading the attention head…")
+@kept("models", spinner="Loading the attention head…")
 def _cached_head(folder: str) -> AttentionHead:
     return load_head(Path(folder))[0]
 
@@ -112,7 +112,7 @@ def head_backbone(head: AttentionHead, model: tuple[str, str, str]) -> tuple[str
     return (head.config.backbone, *model[1:])
 
 
-@st.cache_data(show_spinner=False, max_entries=24, ttl=3600)
+@kept()
 def cached_head_reading(key: ImageInput, folder: str, _capture: AttentionCapture) -> HeadReading:
     """The head's focus, anchor share and kept patches on one captured photo."""
     return read_photo(_cached_head(folder), _capture)
@@ -131,7 +131,7 @@ def search_roots() -> dict[str, Path]:
     return {str(root): root for root in [ASSETS.resolve(), *extra]}
 
 
-@st.cache_resource(show_spinner=False, max_entries=4, ttl=3600)
+@kept()
 def cached_photo_index(model: tuple[str, str, str], head_folder: str, photo_folder: str,
                        crops: int) -> tuple[PhotoIndex, list[np.ndarray]]:
     """The photos of a folder and their crops, embedded by the head: (index, square pixels per entry)."""
@@ -143,7 +143,7 @@ def cached_photo_index(model: tuple[str, str, str], head_folder: str, photo_fold
     return index, [np.asarray(image) for image in images]
 
 
-@st.cache_data(show_spinner=False, max_entries=12, ttl=3600)
+@kept()
 def cached_query(model: tuple[str, str, str], head_folder: str, digest: str, _data: bytes) -> HeadOutput:
     """The head's output for a query photo, squashed to the backbone's square input like the index."""
     loaded = cached_model(*model)

@@ -41,7 +41,8 @@ class AccessPolicy:
     max_download_mb: float = 2048.0
     capture_budget_mb: float | None = None  # per capture; server mode: SERVER_CAPTURE_BUDGET_MB unless set
     concurrent_captures: int = os.cpu_count() or 1
-    cache_mb: float = 2048.0  # all kept captures together
+    cache_mb: float = 2048.0  # all kept captures and the results derived from them, together
+    model_cache_mb: float = 2048.0  # all kept models together (the one in use is kept even if larger)
 
     @property
     def is_server(self) -> bool:
@@ -93,6 +94,7 @@ def read_policy(environ: Mapping[str, str] = os.environ, files: list[Path] | Non
         capture_budget_mb=number("capture_budget_mb", SERVER_CAPTURE_BUDGET_MB if mode == "server" else None),
         concurrent_captures=max(1, int(number("concurrent_captures", os.cpu_count() or 1))),
         cache_mb=number("cache_mb", 2048.0),
+        model_cache_mb=number("model_cache_mb", 2048.0),
     )
 
 
