@@ -17,6 +17,7 @@ MODEL_ROOMS = {
     "vision": {"engine"},
     "mta": {"engine", "training"},
     "head": {"engine", "vision", "training"},
+    "atlas": {"engine"},
     "training": set(),
 }
 # app/: the library rooms each page displays; shared.py (picker, captures, figure widgets) serves every page

@@ -166,7 +166,15 @@ def capture_text(
     refusal = budget_refusal(loaded.model.config, ids.numel(), budget_mb)
     if refusal:
         raise CaptureError(refusal)
-    layers, pooling, _ = _record(loaded, dict(encoded), dtype)
+    return capture_encoded(loaded, dict(encoded), dtype, pair=pair is not None, dropped=max(0, full - ids.numel()))
+
+
+def capture_encoded(loaded: LoadedModel, encoded: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32,
+                    pair: bool = False, dropped: int = 0) -> AttentionCapture:
+    """Run the model on already tokenised inputs (`input_ids` of one text, (1, T)) and return all its attention."""
+    tokenizer = loaded.processor
+    ids = encoded["input_ids"][0]
+    layers, pooling, _ = _record(loaded, encoded, dtype)
     config = loaded.model.config
     heads, kv = getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None)
     segments = encoded.get("token_type_ids")
@@ -179,7 +187,7 @@ def capture_text(
         segments=tuple(segments[0].tolist()) if pair and segments is not None else None,
         special=tuple(i in special_ids for i in ids.tolist()),
         causal=loaded.causal,
-        dropped_tokens=max(0, full - ids.numel()),
+        dropped_tokens=dropped,
         kv_heads=kv if kv and heads and kv != heads else None,
     )
 
