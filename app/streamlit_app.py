@@ -9,6 +9,7 @@ navigation = st.navigation(
         st.Page("app_pages/text.py", title="Text", icon=":material/text_fields:", default=True, url_path="text"),
         st.Page("app_pages/vision.py", title="Vision", icon=":material/image:", url_path="vision"),
         st.Page("app_pages/mta.py", title="Multi-Token Attention", icon=":material/grid_on:", url_path="mta"),
+        st.Page("app_pages/atlas.py", title="Head atlas", icon=":material/travel_explore:", url_path="atlas"),
     ]
 )
 st.sidebar.caption("Attention Lens · real models, real attention, computed on this machine.")

@@ -4,6 +4,7 @@ with a progress bar (texts and tokens per second)."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -15,6 +16,13 @@ from models.atlas.corpus import BUNDLED, CorpusError, read_corpus
 from models.atlas.job import MAX_TOKENS, PROBES, SHARD_SIZE, AtlasJob, build_atlas
 from models.atlas.store import AtlasError
 from models.engine.loading import ModelLoadError
+
+
+def write_progress(path: Path, **status) -> None:
+    """Replace the progress file at once (a reader never sees half of it)."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(status))
+    partial.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS, help="each text is cut to this many tokens")
     parser.add_argument("--probes", type=int, default=PROBES, help="random repeated sequences for induction scores")
     parser.add_argument("--shard-size", type=int, default=SHARD_SIZE, help="texts saved together (resume unit)")
+    parser.add_argument("--progress-file", type=Path, help="also write the progress there, as JSON (for the page)")
     args = parser.parse_args(argv)
     logging.getLogger("ray").setLevel(logging.ERROR)
     try:
@@ -39,18 +48,26 @@ def main(argv: list[str] | None = None) -> int:
         clock = time.perf_counter()
 
         def progress(done: int, total: int, tokens: int) -> None:
+            seconds = time.perf_counter() - clock
             bar.update(done - bar.n)
-            bar.set_postfix_str(f"{tokens / max(time.perf_counter() - clock, 1e-9):,.0f} tokens/s")
+            bar.set_postfix_str(f"{tokens / max(seconds, 1e-9):,.0f} tokens/s")
+            if args.progress_file:
+                write_progress(args.progress_file, done=done, total=total, tokens=tokens, seconds=seconds)
 
         tally = build_atlas(job, args.out, args.engine, args.address, args.actors, progress)
         bar.close()
     except (CorpusError, AtlasError, ModelLoadError) as error:
         print(f"error: {error}", file=sys.stderr)
+        if args.progress_file:
+            write_progress(args.progress_file, error=str(error))
         return 2
     except KeyboardInterrupt:
         print(f"\nstopped: the finished shards are saved in {args.out}; run the same command to resume.",
               file=sys.stderr)
         return 130
+    if args.progress_file:
+        write_progress(args.progress_file, done=tally.texts, total=tally.texts, tokens=tally.tokens,
+                       seconds=time.perf_counter() - clock, finished=True)
     print(f"{tally.texts:,} texts, {tally.tokens:,} tokens -> {args.out} "
           f"({time.perf_counter() - clock:.1f} s; tables runs, heads, examples)")
     return 0

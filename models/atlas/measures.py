@@ -24,6 +24,18 @@ TEXT_MEASURES: dict[str, bool] = {
     "entropy": False,
 }
 REPEAT_MEASURES: dict[str, bool] = {"duplicate_token": True, "induction": True}
+DESCRIPTIONS: dict[str, str] = {
+    "sink_share": "attention on the first token (an attention sink)",
+    "special_share": "attention on special tokens ([CLS], [SEP], BOS…)",
+    "punctuation_share": "attention on punctuation",
+    "previous_token": "attention on the token just before",
+    "current_token": "attention on the token itself",
+    "next_token": "attention on the token just after",
+    "mean_distance": "attention-weighted distance, in tokens",
+    "entropy": "spread of each row, in bits (low: focused)",
+    "duplicate_token": "on random tokens repeated: attention on the earlier copy of the same token",
+    "induction": "on random tokens repeated: attention on the token after the earlier copy",
+}
 
 
 def is_punctuation(token: str) -> bool:
