@@ -184,3 +184,17 @@ def attention_map(
         fig.add_shape(type="line", x0=edge, x1=edge, y0=-0.5, y1=z.shape[0] - 0.5, line=line)
         fig.add_shape(type="line", y0=edge, y1=edge, x0=-0.5, x1=z.shape[1] - 0.5, line=line)
     return fig
+
+
+def clickable_cells(heatmap: go.Heatmap) -> go.Scatter:
+    """Invisible markers on every cell of `heatmap`, so that a click selects that cell (plotly selects points of
+    scatter traces, not heatmap cells); they show the heatmap's own hover text."""
+    rows, columns = list(heatmap.y), list(heatmap.x)
+    z = np.asarray(heatmap.z, dtype=float)
+    ys, xs = np.meshgrid(rows, columns, indexing="ij")
+    return go.Scatter(
+        x=xs.ravel(), y=ys.ravel(), mode="markers", customdata=z.ravel(), hovertemplate=heatmap.hovertemplate.replace(
+            "%{z:.4f}", "%{customdata:.4f}"),
+        marker=dict(size=18, symbol="square", opacity=0.0), showlegend=False,
+        selected=dict(marker=dict(opacity=0.0)), unselected=dict(marker=dict(opacity=0.0)),
+    )

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from components.heatmaps import attention_map, attention_mosaic, downsample, head_grid, kernel_labels
+from components.heatmaps import (
+    attention_map,
+    attention_mosaic,
+    clickable_cells,
+    downsample,
+    head_grid,
+    kernel_labels,
+    labelled_heatmap,
+)
 
 
 def test_downsample_is_the_block_mean_and_ignores_masked_cells():
@@ -83,3 +91,13 @@ def test_clipped_colour_range_keeps_exact_hover_values_and_says_so():
 def test_kernel_labels_name_query_offsets_back_and_key_offsets_around_the_centre():
     rows, columns = kernel_labels(2, 5)
     assert rows == ["q−1", "q−0"] and columns == ["k-2", "k-1", "k+0", "k+1", "k+2"]
+
+
+def test_clickable_cells_put_one_point_per_cell_row_by_row():
+    z = np.arange(6, dtype=float).reshape(2, 3)
+    figure = labelled_heatmap(z, ["L0", "L1"], ["H0", "H1", "H2"], value_name="share")
+    cells = clickable_cells(figure.data[0])
+    index = 1 * 3 + 2  # layer 1, head 2: what the atlas grid reads back from a click
+    assert cells.customdata[index] == z[1, 2] and len(cells.x) == 6
+    assert cells.y[index] == figure.data[0].y[1] and cells.x[index] == figure.data[0].x[2]
+    assert "%{customdata:.4f}" in cells.hovertemplate and "share" in cells.hovertemplate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.heatmaps import labelled_heatmap
+from components.heatmaps import clickable_cells, labelled_heatmap
 from models.atlas.atlas import Atlas
 from models.atlas.measures import DESCRIPTIONS
 from models.atlas.reading import HIGHER_IS_MORE, MEASURES
@@ -12,20 +12,19 @@ from models.atlas.reading import HIGHER_IS_MORE, MEASURES
 WIDGETS = ("atlas_measure", "atlas_layer", "atlas_head")
 
 
-def _take_clicked_cell() -> None:
+def _take_clicked_cell(heads: int) -> None:
     """A click on the grid selects that head (the select boxes below hold the choice)."""
     event = st.session_state.get("atlas_grid")
     points = (event or {}).get("selection", {}).get("points", [])
-    clicked = (str(points[0]["y"]), str(points[0]["x"])) if points else None
-    if clicked and clicked != st.session_state.get("atlas_clicked"):  # a new click, not the last one kept
+    clicked = points[0].get("point_index") if points else None  # clickable_cells: row by row, layer * heads + head
+    if clicked is not None and clicked != st.session_state.get("atlas_clicked"):  # a new click, not the last one
         st.session_state["atlas_clicked"] = clicked
-        st.session_state["atlas_layer"] = int(clicked[0].removeprefix("L"))
-        st.session_state["atlas_head"] = int(clicked[1].removeprefix("H"))
+        st.session_state["atlas_layer"], st.session_state["atlas_head"] = divmod(int(clicked), heads)
 
 
 def render(atlas: Atlas) -> tuple[int, int]:
     """Draw the grid and return the chosen (layer, head)."""
-    _take_clicked_cell()
+    _take_clicked_cell(atlas.num_heads)
     measure = st.selectbox("Colour the heads by", MEASURES, key="atlas_measure",
                            format_func=lambda m: f"{m} — {DESCRIPTIONS[m]}")
     grid = atlas.grid(measure)
@@ -36,7 +35,8 @@ def render(atlas: Atlas) -> tuple[int, int]:
         value_name=measure, row_title="layer", column_title="head", zmin=None,
         colorscale="Viridis" if HIGHER_IS_MORE[measure] else "Viridis_r",
     )
-    figure.update_layout(height=int(min(900, 160 + 26 * atlas.num_layers)))
+    figure.add_trace(clickable_cells(figure.data[0]))
+    figure.update_layout(height=int(min(900, 160 + 26 * atlas.num_layers)), showlegend=False)
     st.plotly_chart(figure, key="atlas_grid", on_select="rerun", selection_mode="points", width="stretch",
                     config={"displaylogo": False})
     for key, size in (("atlas_layer", atlas.num_layers), ("atlas_head", atlas.num_heads)):
