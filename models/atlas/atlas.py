@@ -42,10 +42,13 @@ class Atlas:
         """(L, H) values of one measure."""
         return self.means[MEASURES.index(measure)]
 
-    def rank(self, measure: str, layer: int, head: int) -> int:
-        """1 for the head with the most of this role (entropy: the most focused), among all the model's heads."""
+    def rank(self, measure: str, layer: int, head: int) -> int | None:
+        """1 for the head with the most of this role (entropy: the most focused) among all the model's heads;
+        None when this atlas did not measure it."""
         values = self.grid(measure).ravel()
         value = self.grid(measure)[layer, head]
+        if np.isnan(value):
+            return None
         stronger = values > value if HIGHER_IS_MORE[measure] else values < value
         return int(stronger.sum()) + 1
 
@@ -53,6 +56,7 @@ class Atlas:
         """The k heads nearest to this one by their measures, each standardised over the model's heads:
         (layer, head, distance), nearest first."""
         flat = self.means.reshape(len(MEASURES), -1).T  # (L*H, M)
+        flat = flat[:, ~np.isnan(flat).any(0)]  # only the measures this atlas has
         spread = flat.std(0)
         z = (flat - flat.mean(0)) / np.where(spread > 0, spread, 1.0)
         me = layer * self.num_heads + head
@@ -65,7 +69,7 @@ class Atlas:
         with duckdb.connect(str(self.path), read_only=True) as db:
             cursor = db.execute(
                 "SELECT rank, value, text, query, key, query_token, key_token FROM examples "
-                "WHERE layer = ? AND head = ? AND measure = ? ORDER BY rank", [layer, head, measure])
+                "WHERE layer = ? AND head = ? AND measure = ? ORDER BY rank", [int(layer), int(head), measure])
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -90,11 +94,13 @@ def open_atlas(path: str | Path) -> Atlas:
                 raise AtlasError(f"{path.name} is not finished yet: its job has not written the heads table.")
             cursor = db.execute("SELECT * FROM runs ORDER BY started DESC LIMIT 1")
             run = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
-            columns = ", ".join(MEASURES)
+            present = {c for (c,) in db.execute("SELECT column_name FROM (DESCRIBE heads)").fetchall()}
+            columns = ", ".join(m if m in present else f"NULL::DOUBLE AS {m}" for m in MEASURES)  # older atlases
             heads = db.execute(f"SELECT layer, head, {columns} FROM heads ORDER BY layer, head").fetchnumpy()
     except duckdb.Error as error:
         raise AtlasError(f"{path.name} cannot be read as an atlas ({type(error).__name__}).") from None
     layers, num_heads = int(heads["layer"].max()) + 1, int(heads["head"].max()) + 1
-    means = np.stack([np.asarray(heads[m], dtype=np.float64).reshape(layers, num_heads) for m in MEASURES])
+    means = np.stack([np.ma.filled(np.ma.asarray(heads[m], dtype=np.float64), np.nan).reshape(layers, num_heads)
+                      for m in MEASURES])  # a measure this atlas lacks (NULL) is NaN
     run["versions"] = json.loads(run["versions"]) if isinstance(run.get("versions"), str) else run.get("versions")
     return Atlas(path, run["model"], run["corpus"], int(run["texts"]), int(run["tokens"]), run, means)

@@ -22,6 +22,7 @@ from models.engine.loading import load_model
 
 SHARD_SIZE = 64
 PROBES = 16
+IMPORTANCE_TEXTS = 64  # texts whose heads are each silenced in turn (L extra forward passes of H items apiece)
 MAX_TOKENS = 128
 BATCH = 8
 Progress = Callable[[int, int, int], None]  # (texts done, texts in all, tokens done)
@@ -37,18 +38,21 @@ class AtlasJob:
     max_tokens: int = MAX_TOKENS
     probes: int = PROBES
     shard_size: int = SHARD_SIZE
+    importance_texts: int = IMPORTANCE_TEXTS
 
     def settings(self) -> dict[str, str]:
         digest = hashlib.sha256("\n".join(self.texts).encode()).hexdigest()[:16]
         return {"model": self.model, "corpus": self.corpus, "corpus_sha256": digest, "texts": str(len(self.texts)),
-                "max_tokens": str(self.max_tokens), "probes": str(self.probes), "shard_size": str(self.shard_size)}
+                "max_tokens": str(self.max_tokens), "probes": str(self.probes), "shard_size": str(self.shard_size),
+                "importance_texts": str(self.importance_texts)}
 
     def shards(self) -> dict[int, list[Item]]:
         """Shard id -> its items: the probes first (PROBE_SHARD), then the corpus in order."""
         shards = {PROBE_SHARD: [Item(PROBE_SHARD, seed) for seed in range(self.probes)]} if self.probes else {}
         for start in range(0, len(self.texts), self.shard_size):
             shard = start // self.shard_size
-            shards[shard] = [Item(shard, start + i, t) for i, t in enumerate(self.texts[start:start + self.shard_size])]
+            chunk = self.texts[start:start + self.shard_size]
+            shards[shard] = [Item(shard, start + i, t, start + i < self.importance_texts) for i, t in enumerate(chunk)]
         return shards
 
 
@@ -68,8 +72,9 @@ class AtlasReader:
         self.max_tokens = max_tokens
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        readings = [read_item(self.loaded, Item(int(s), int(i), str(t)), self.max_tokens)
-                    for s, i, t in zip(batch["shard"], batch["index"], batch["text"], strict=True)]
+        items = zip(batch["shard"], batch["index"], batch["text"], batch["importance"], strict=True)
+        readings = [read_item(self.loaded, Item(int(s), int(i), str(t), bool(m)), self.max_tokens)
+                    for s, i, t, m in items]
         return {
             "shard": np.array([r.shard for r in readings]), "index": np.array([r.index for r in readings]),
             "text": np.array([r.text for r in readings], dtype=object),
@@ -95,7 +100,7 @@ def read_on_ray(model: str, items: Sequence[Item], max_tokens: int, address: str
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         actors = actors or gpus or max(1, int(resources.get("CPU", 1)))
-        rows = [{"shard": i.shard, "index": i.index, "text": i.text} for i in items]
+        rows = [{"shard": i.shard, "index": i.index, "text": i.text, "importance": i.importance} for i in items]
         dataset = ray.data.from_items(rows, override_num_blocks=max(1, len(rows) // BATCH)).map_batches(
             AtlasReader, fn_constructor_kwargs={"model": model, "max_tokens": max_tokens,
                                                 "device": "cuda" if gpus else "cpu"},

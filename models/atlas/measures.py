@@ -35,6 +35,7 @@ DESCRIPTIONS: dict[str, str] = {
     "entropy": "spread of each row, in bits (low: focused)",
     "duplicate_token": "on random tokens repeated: attention on the earlier copy of the same token",
     "induction": "on random tokens repeated: attention on the token after the earlier copy",
+    "importance": "how much worse the model does with this head zeroed (loss rise, or 1 − cos for encoders)",
 }
 
 

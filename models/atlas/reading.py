@@ -8,23 +8,28 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from models.atlas.importance import head_importance, importance_kind
 from models.atlas.measures import REPEAT_MEASURES, TEXT_MEASURES, repeat_measures, text_measures
 from models.engine.capture import capture_encoded
 from models.engine.loading import LoadedModel
 
-MEASURES: tuple[str, ...] = (*TEXT_MEASURES, *REPEAT_MEASURES)
-HIGHER_IS_MORE: dict[str, bool] = {**TEXT_MEASURES, **REPEAT_MEASURES}
+# measures taken on corpus texts (each with top examples), then those taken on the random-token probes
+EXAMPLE_MEASURES: tuple[str, ...] = (*TEXT_MEASURES, "importance")
+MEASURES: tuple[str, ...] = (*EXAMPLE_MEASURES, *REPEAT_MEASURES)
+HIGHER_IS_MORE: dict[str, bool] = {**TEXT_MEASURES, "importance": True, **REPEAT_MEASURES}
 PROBE_SHARD = -1  # the shard of repeated random-token probes
 PROBE_LENGTH = 40  # random tokens, repeated once: 2 × 40 plus the tokenizer's own special tokens
 
 
 @dataclass(frozen=True)
 class Item:
-    """One input of an atlas: `text` from the corpus, or (shard PROBE_SHARD) the probe drawn from seed `index`."""
+    """One input of an atlas: `text` from the corpus, or (shard PROBE_SHARD) the probe drawn from seed `index`;
+    `importance`: also silence each head in turn (L forward passes of H items: kept for the first texts)."""
 
     shard: int
     index: int
     text: str = ""
+    importance: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,11 @@ def read_item(loaded: LoadedModel, item: Item, max_tokens: int) -> Reading:
     layers, heads = weights.shape[:2]
     values = np.full((len(MEASURES), layers, heads), np.nan)
     cells = np.zeros((len(MEASURES), layers, heads, 2), dtype=np.int64)
+    if item.importance and importance_kind(loaded) is not None:
+        strongest = weights.max(-1).argmax(-1)  # (L, H) the query with the sharpest row, shown as its cell
+        key = np.take_along_axis(weights.argmax(-1), strongest[..., None], -1)[..., 0]
+        measured["importance"] = (head_importance(loaded, encoded, [layer.name for layer in capture.layers]),
+                                  np.stack([strongest, key], axis=-1))
     for m, name in enumerate(MEASURES):
         if name in measured:
             values[m], cells[m] = measured[name]

@@ -48,6 +48,8 @@ class AttentionVectors(NamedTuple):
 
 # One sink per thread/context: concurrent captures on a shared model never see each other.
 active_sink: ContextVar[AttentionSink | None] = ContextVar("attention_lens_sink", default=None)
+# Heads to silence, per attention module: (B, H) multipliers of each head's output, 0 = ablated (see ablation.py).
+active_ablation: ContextVar[dict[nn.Module, torch.Tensor] | None] = ContextVar("attention_lens_ablation", default=None)
 
 
 def pre_softmax(qk: torch.Tensor, scaling: float, softcap: float | None = None,
@@ -96,6 +98,9 @@ def lens_attention(
         weights = torch.softmax(combined, dim=-1, dtype=combined.dtype)[..., :-1].to(query.dtype)
     weights_used = nn.functional.dropout(weights, p=dropout, training=module.training)
     output = torch.matmul(weights_used, values).transpose(1, 2).contiguous()  # (B, Tq, H, d)
+    ablation = active_ablation.get()
+    if ablation is not None and module in ablation:  # silenced heads add nothing before the output projection
+        output = output * ablation[module].to(output.dtype)[:, None, :, None]  # (B, 1, H, 1)
 
     recorder = active_sink.get()
     if recorder is not None:

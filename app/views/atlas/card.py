@@ -13,7 +13,7 @@ from components.heatmaps import labelled_heatmap
 from models.atlas.atlas import Atlas
 from models.atlas.job import MAX_TOKENS
 from models.atlas.measures import DESCRIPTIONS
-from models.atlas.reading import MEASURES
+from models.atlas.reading import EXAMPLE_MEASURES, MEASURES
 from models.engine.capture import CaptureError
 
 WIDGETS = ("atlas_examples_of",)
@@ -28,7 +28,7 @@ def _measures_table(atlas: Atlas, layer: int, head: int) -> pd.DataFrame:
     return pd.DataFrame({
         "measure": MEASURES,
         "value": [atlas.grid(m)[layer, head] for m in MEASURES],
-        "rank": [f"{atlas.rank(m, layer, head)} of {heads}" for m in MEASURES],
+        "rank": [f"{rank} of {heads}" if (rank := atlas.rank(m, layer, head)) else "not measured" for m in MEASURES],
         "what it is": [DESCRIPTIONS[m] for m in MEASURES],
     })
 
@@ -65,8 +65,10 @@ def render(atlas: Atlas, layer: int, head: int, model_key: tuple[str, str, str] 
         for other_layer, other_head, distance in atlas.similar_heads(layer, head):
             st.button(f"L{other_layer} H{other_head} · distance {distance:.2f}", on_click=_select,
                       key=f"atlas_like_{other_layer}_{other_head}", args=(other_layer, other_head), width="stretch")
-    best = min(MEASURES[:-2], key=lambda m: atlas.rank(m, layer, head))  # the role it ranks highest in, on texts
-    measure = st.selectbox("Top examples for", MEASURES[:-2], index=MEASURES.index(best), key="atlas_examples_of",
+    measured = [m for m in EXAMPLE_MEASURES if atlas.rank(m, layer, head)]
+    best = min(measured, key=lambda m: atlas.rank(m, layer, head))  # the role it ranks highest in, on texts
+    measure = st.selectbox("Top examples for", measured, index=measured.index(best),
+                           key="atlas_examples_of",
                            format_func=lambda m: f"{m} — {DESCRIPTIONS[m]}")
     examples = atlas.examples(layer, head, measure)
     same_model = model_key is not None and model_key[0] == atlas.model
