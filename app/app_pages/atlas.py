@@ -5,6 +5,7 @@ from shared import keep_widget_state, model_picker
 from state.atlas import atlas_files, cached_atlas
 from views.atlas import build, card, grid
 
+from models.atlas.atlas import TABLES
 from models.atlas.store import AtlasError
 
 keep_widget_state(build, grid, card)
@@ -30,9 +31,16 @@ except AtlasError as error:
 st.caption(f"**{atlas.model}** · {atlas.num_layers} layers × {atlas.num_heads} heads · {atlas.texts:,} texts, "
            f"{atlas.tokens:,} tokens from {atlas.corpus} · built with {atlas.run.get('engine')} in "
            f"{atlas.run.get('seconds', 0):.0f} s")
-downloads = st.columns(3)
-for column, table in zip(downloads, ("heads", "examples", "runs"), strict=True):
+downloads = st.columns(len(TABLES))
+for column, table in zip(downloads, TABLES, strict=True):
     column.download_button(f"{table}.parquet", data=lambda t=table: atlas.parquet(t), file_name=f"{table}.parquet",
                            mime="application/octet-stream", on_click="ignore", icon=":material/download:")
+relations = atlas.syntax()
+if relations:
+    with st.expander("Syntax: the best head for each dependency relation, beside the best fixed offset "
+                     "(Clark et al. 2019)", icon=":material/account_tree:"):
+        st.dataframe(card.syntax_table(relations, with_head=True), hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.2f")
+                                    for c in ("accuracy", "offset baseline")})
 layer, head = grid.render(atlas)
 card.render(atlas, layer, head, None if picked is None else picked[1])

@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 from models.atlas.reading import HIGHER_IS_MORE, MEASURES
 from models.atlas.store import AtlasError
 
-TABLES = ("heads", "examples", "runs")
+TABLES = ("heads", "examples", "syntax", "runs")
+MIN_RELATION_COUNT = 20  # relations seen fewer times in the corpus are left out of the syntax views
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,26 @@ class Atlas:
             cursor = db.execute(
                 "SELECT rank, value, text, query, key, query_token, key_token FROM examples "
                 "WHERE layer = ? AND head = ? AND measure = ? ORDER BY rank", [int(layer), int(head), measure])
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def syntax(self, layer: int | None = None, head: int | None = None,
+               min_count: int = MIN_RELATION_COUNT) -> list[dict]:
+        """Relations seen at least `min_count` times, each head's accuracy beside the best fixed-offset baseline,
+        by margin over it: for one head, or (no head given) the best head per relation and direction."""
+        columns = "relation, direction, layer, head, accuracy, baseline, baseline_offset, count"
+        with duckdb.connect(str(self.path), read_only=True) as db:
+            tables = {name for (name,) in db.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            if "syntax" not in tables:
+                return []
+            if layer is not None:
+                query = f"SELECT {columns} FROM syntax WHERE layer = ? AND head = ? AND count >= ?"
+                parameters = [int(layer), int(head), min_count]
+            else:  # one row per relation and direction: its best head (ties: the earliest layer, then head)
+                query = (f"SELECT {columns} FROM syntax WHERE count >= ? QUALIFY row_number() OVER "
+                         "(PARTITION BY relation, direction ORDER BY accuracy DESC, layer, head) = 1")
+                parameters = [min_count]
+            cursor = db.execute(f"SELECT * FROM ({query}) ORDER BY accuracy - baseline DESC, relation", parameters)
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from models.atlas.reading import PROBE_SHARD, Item, Reading, read_item
 from models.atlas.store import AtlasStore
+from models.atlas.syntax import SyntaxCounts
 from models.atlas.tally import Tally, merge, tally_shard
 from models.engine.loading import load_model
 
@@ -80,6 +81,9 @@ class AtlasReader:
             "text": np.array([r.text for r in readings], dtype=object),
             "tokens": np.array([json.dumps(r.tokens) for r in readings], dtype=object),
             "values": np.stack([r.values for r in readings]), "cells": np.stack([r.cells for r in readings]),
+            "syntax_correct": np.stack([r.syntax.correct for r in readings]),
+            "syntax_total": np.stack([r.syntax.total for r in readings]),
+            "syntax_baseline": np.stack([r.syntax.baseline for r in readings]),
         }
 
 
@@ -109,8 +113,9 @@ def read_on_ray(model: str, items: Sequence[Item], max_tokens: int, address: str
         )
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
             for k in range(len(batch["shard"])):
+                syntax = SyntaxCounts(batch["syntax_correct"][k], batch["syntax_total"][k], batch["syntax_baseline"][k])
                 yield Reading(int(batch["shard"][k]), int(batch["index"][k]), str(batch["text"][k]),
-                              tuple(json.loads(batch["tokens"][k])), batch["values"][k], batch["cells"][k])
+                              tuple(json.loads(batch["tokens"][k])), batch["values"][k], batch["cells"][k], syntax)
     finally:
         if started:
             ray.shutdown()

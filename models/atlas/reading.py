@@ -10,6 +10,7 @@ import torch
 
 from models.atlas.importance import head_importance, importance_kind
 from models.atlas.measures import REPEAT_MEASURES, TEXT_MEASURES, repeat_measures, text_measures
+from models.atlas.syntax import SyntaxCounts, parse, syntax_counts, word_pieces
 from models.engine.capture import capture_encoded
 from models.engine.loading import LoadedModel
 
@@ -43,6 +44,7 @@ class Reading:
     tokens: tuple[str, ...]
     values: np.ndarray
     cells: np.ndarray
+    syntax: SyntaxCounts  # all zero for probes and for tokenizers that give no character offsets
 
 
 def probe_ids(loaded: LoadedModel, seed: int, length: int = PROBE_LENGTH) -> list[int]:
@@ -66,17 +68,25 @@ def _special_wrap(tokenizer) -> tuple[list[int], list[int]]:
 
 def read_item(loaded: LoadedModel, item: Item, max_tokens: int) -> Reading:
     """Run the model on one input and keep only its per-head measures."""
+    offsets = None
     if item.shard == PROBE_SHARD:
         ids = probe_ids(loaded, item.index)
         encoded = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
     else:
-        encoded = dict(loaded.processor(item.text, truncation=True, max_length=max_tokens, return_tensors="pt"))
+        tokenizer = loaded.processor
+        encoded = dict(tokenizer(item.text, truncation=True, max_length=max_tokens, return_tensors="pt",
+                                 return_offsets_mapping=tokenizer.is_fast))
+        offsets = encoded.pop("offset_mapping", None)
         ids = encoded["input_ids"][0].tolist()
     capture = capture_encoded(loaded, encoded)
     weights = torch.stack([layer.weights for layer in capture.layers]).double().numpy()  # (L, H, T, T)
     measured = (repeat_measures(weights, ids) if item.shard == PROBE_SHARD
                 else text_measures(weights, capture.special, capture.tokens))
     layers, heads = weights.shape[:2]
+    syntax = SyntaxCounts.empty(layers, heads)
+    if item.shard != PROBE_SHARD and offsets is not None:
+        spans, word_heads, relations = parse(item.text)
+        syntax = syntax_counts(weights, word_pieces(offsets[0].tolist(), spans), word_heads, relations)
     values = np.full((len(MEASURES), layers, heads), np.nan)
     cells = np.zeros((len(MEASURES), layers, heads, 2), dtype=np.int64)
     if item.importance and importance_kind(loaded) is not None:
@@ -87,4 +97,4 @@ def read_item(loaded: LoadedModel, item: Item, max_tokens: int) -> Reading:
     for m, name in enumerate(MEASURES):
         if name in measured:
             values[m], cells[m] = measured[name]
-    return Reading(item.shard, item.index, item.text, capture.tokens, values, cells)
+    return Reading(item.shard, item.index, item.text, capture.tokens, values, cells, syntax)

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from models.atlas.reading import MEASURES
+from models.atlas.syntax import DIRECTIONS, OFFSETS, RELATIONS, SyntaxCounts
 from models.atlas.tally import Example, Tally
 
 SCHEMA = """
@@ -21,6 +22,11 @@ CREATE TABLE IF NOT EXISTS shard_tallies (shard INTEGER, measure VARCHAR, layer 
 CREATE TABLE IF NOT EXISTS shard_examples (shard INTEGER, measure VARCHAR, layer INTEGER, head INTEGER,
     rank INTEGER, value DOUBLE, item_shard INTEGER, item_index INTEGER, text VARCHAR,
     query INTEGER, key INTEGER, query_token VARCHAR, key_token VARCHAR);
+CREATE TABLE IF NOT EXISTS shard_syntax (shard INTEGER, relation VARCHAR, direction INTEGER, layer INTEGER,
+    head INTEGER, correct BIGINT);
+CREATE TABLE IF NOT EXISTS shard_syntax_totals (shard INTEGER, relation VARCHAR, total BIGINT);
+CREATE TABLE IF NOT EXISTS shard_syntax_baseline (shard INTEGER, relation VARCHAR, direction INTEGER,
+    "offset" INTEGER, correct BIGINT);
 """
 EXAMPLE_COLUMNS = ("value", "item_shard", "item_index", "text", "query", "key", "query_token", "key_token")
 
@@ -80,6 +86,9 @@ class AtlasStore:
             self._write("INSERT INTO shard_tallies", sums)
             if rows:
                 self._write("INSERT INTO shard_examples", examples)
+            for table, rows in _syntax_rows(shard, tally.syntax).items():
+                if rows.num_rows:
+                    self._write(f"INSERT INTO {table}", rows)
             self.db.execute("INSERT INTO shards VALUES (?, ?, ?, ?)", [shard, tally.texts, tally.tokens, seconds])
             self.db.execute("COMMIT")
         except BaseException:
@@ -104,8 +113,24 @@ class AtlasStore:
                     f"SELECT measure, layer, head, {', '.join(EXAMPLE_COLUMNS)} FROM shard_examples "
                     "WHERE shard = ? ORDER BY measure, layer, head, rank", [shard]).fetchall():
                 examples.setdefault((MEASURES.index(name), layer, head), []).append(Example(*fields))
-            tallies.append(Tally(count, total, total_sq, examples, texts, tokens))
+            syntax = self._shard_syntax(shard, layers, heads)
+            tallies.append(Tally(count, total, total_sq, examples, texts, tokens, syntax))
         return tallies
+
+    def _shard_syntax(self, shard: int, layers: int, heads: int) -> SyntaxCounts:
+        counts = SyntaxCounts.empty(layers, heads)
+        for relation, direction, layer, head, correct in self.db.execute(
+                "SELECT relation, direction, layer, head, correct FROM shard_syntax WHERE shard = ?",
+                [shard]).fetchall():
+            counts.correct[RELATIONS.index(relation), direction, layer, head] = correct
+        for relation, total in self.db.execute(
+                "SELECT relation, total FROM shard_syntax_totals WHERE shard = ?", [shard]).fetchall():
+            counts.total[RELATIONS.index(relation)] = total
+        for relation, direction, offset, correct in self.db.execute(
+                'SELECT relation, direction, "offset", correct FROM shard_syntax_baseline WHERE shard = ?',
+                [shard]).fetchall():
+            counts.baseline[RELATIONS.index(relation), direction, OFFSETS.index(offset)] = correct
+        return counts
 
     def finish(self, tally: Tally, run: dict) -> None:
         """Write the merged atlas: `heads` (a column per measure and its standard deviation), `examples`, and
@@ -122,9 +147,11 @@ class AtlasStore:
         names = ["layer", "head", "measure", "rank", "value", "text", "query", "key", "query_token", "key_token"]
         examples_table = pa.table(list(zip(*rows, strict=True)) if rows else [[] for _ in names], names=names)
         runs_table = pa.table({k: [json.dumps(v) if isinstance(v, dict) else v] for k, v in run.items()})
+        syntax_table = _syntax_table(tally.syntax)
         self.db.execute("BEGIN TRANSACTION")
         self._write("CREATE OR REPLACE TABLE heads AS", heads_table)
         self._write("CREATE OR REPLACE TABLE examples AS", examples_table)
+        self._write("CREATE OR REPLACE TABLE syntax AS", syntax_table)
         self._write("CREATE TABLE IF NOT EXISTS runs AS", runs_table, "LIMIT 0")
         self._write("INSERT INTO runs", runs_table)
         self.db.execute("COMMIT")
@@ -140,3 +167,41 @@ class AtlasStore:
 
 _EXAMPLE_FIELDS = ("value", "shard", "index", "text", "query", "key", "query_token", "key_token")
 _SHARD_EXAMPLE_NAMES = ("shard", "measure", "layer", "head", "rank", *EXAMPLE_COLUMNS)
+
+
+def _syntax_rows(shard: int, counts: SyntaxCounts) -> dict[str, pa.Table]:
+    """One shard's syntax counts as rows of the three shard tables (zeros left out)."""
+    r, d, layer, head = np.nonzero(counts.correct)
+    relations = [RELATIONS[i] for i in r]
+    correct = pa.table({"shard": np.full(r.size, shard, np.int32), "relation": relations,
+                        "direction": d.astype(np.int32), "layer": layer.astype(np.int32),
+                        "head": head.astype(np.int32), "correct": counts.correct[r, d, layer, head]})
+    (seen,) = np.nonzero(counts.total)
+    totals = pa.table({"shard": np.full(seen.size, shard, np.int32), "relation": [RELATIONS[i] for i in seen],
+                       "total": counts.total[seen]})
+    r, d, k = np.nonzero(counts.baseline)
+    baseline = pa.table({"shard": np.full(r.size, shard, np.int32), "relation": [RELATIONS[i] for i in r],
+                         "direction": d.astype(np.int32), "offset": np.array(OFFSETS)[k].astype(np.int32),
+                         "correct": counts.baseline[r, d, k]})
+    return {"shard_syntax": correct, "shard_syntax_totals": totals, "shard_syntax_baseline": baseline}
+
+
+def _syntax_table(counts: SyntaxCounts) -> pa.Table:
+    """Per relation seen, direction, layer and head: the head's accuracy beside the best fixed-offset baseline."""
+    columns: dict[str, list] = {c: [] for c in ("layer", "head", "relation", "direction", "accuracy", "count",
+                                                 "baseline", "baseline_offset")}
+    _, _, layers, heads = counts.correct.shape
+    layer, head = (a.ravel() for a in np.indices((layers, heads)))
+    for r in np.nonzero(counts.total)[0]:
+        total = int(counts.total[r])
+        for d, direction in enumerate(DIRECTIONS):
+            best = int(counts.baseline[r, d].argmax())
+            columns["layer"] += layer.tolist()
+            columns["head"] += head.tolist()
+            columns["relation"] += [RELATIONS[r]] * layer.size
+            columns["direction"] += [direction] * layer.size
+            columns["accuracy"] += (counts.correct[r, d].ravel() / total).tolist()
+            columns["count"] += [total] * layer.size
+            columns["baseline"] += [counts.baseline[r, d, best] / total] * layer.size
+            columns["baseline_offset"] += [OFFSETS[best]] * layer.size
+    return pa.table(columns)

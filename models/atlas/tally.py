@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.atlas.reading import HIGHER_IS_MORE, MEASURES, PROBE_SHARD, Reading
+from models.atlas.syntax import SyntaxCounts
 
 TOP_K = 5
 
@@ -41,6 +42,7 @@ class Tally:
     examples: dict[tuple[int, int, int], list[Example]]  # (m, l, h) -> best first
     texts: int
     tokens: int
+    syntax: SyntaxCounts
 
     @property
     def mean(self) -> np.ndarray:
@@ -81,7 +83,8 @@ def tally_shard(readings: Sequence[Reading], k: int = TOP_K) -> Tally:
                                      r.tokens[query], r.tokens[key]))
             examples[(m, layer, head)] = found
     return Tally(seen.sum(0), zeroed.sum(0), (zeroed**2).sum(0), examples,
-                 0 if probes else len(readings), 0 if probes else sum(len(r.tokens) for r in readings))
+                 0 if probes else len(readings), 0 if probes else sum(len(r.tokens) for r in readings),
+                 sum((r.syntax for r in readings[1:]), readings[0].syntax))
 
 
 def merge(tallies: Sequence[Tally], k: int = TOP_K) -> Tally:
@@ -94,4 +97,5 @@ def merge(tallies: Sequence[Tally], k: int = TOP_K) -> Tally:
         sum(t.count for t in tallies), sum(t.total for t in tallies), sum(t.total_sq for t in tallies),
         {cell: _top(found, MEASURES[cell[0]], k) for cell, found in examples.items()},
         sum(t.texts for t in tallies), sum(t.tokens for t in tallies),
+        sum((t.syntax for t in tallies[1:]), tallies[0].syntax),
     )

@@ -33,7 +33,9 @@ def test_the_grid_and_a_heads_card_with_its_examples_drawn_as_maps(atlases):
     assert "pack:minilm** · 6 layers × 12 heads · 48 texts" in " ".join(c.value for c in at.caption)
     charts = at.get("plotly_chart")
     assert len(charts) == 1 + 3  # the grid, then the three top examples of the head's strongest measure
-    table = at.dataframe[0].value
+    relations, table, _ = (d.value for d in at.dataframe)  # the page's syntax table, the card's measures, its syntax
+    assert {"relation", "head", "accuracy", "offset baseline"} <= set(relations.columns) and len(relations) > 0
+    assert any(m.value.startswith("**Syntax.** The relation it tracks best") for m in at.markdown)
     assert list(table["measure"])[:2] == ["sink_share", "special_share"] and table["rank"].str.endswith("of 72").all()
     at.selectbox(key="atlas_layer").set_value(0)
     at.selectbox(key="atlas_head").set_value(2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.atlas.reading import HIGHER_IS_MORE, MEASURES, PROBE_SHARD, Reading
+from models.atlas.syntax import SyntaxCounts
 from models.atlas.tally import merge, tally_shard
 
 
@@ -18,8 +19,11 @@ def _readings(shard: int, count: int, rng) -> list[Reading]:
         else:
             values[MEASURES.index("duplicate_token"):] = np.nan
         cells = rng.integers(0, 4, (len(MEASURES), 2, 3, 2))
+        empty = SyntaxCounts.empty(2, 3)
+        syntax = SyntaxCounts(rng.integers(0, 3, empty.correct.shape), rng.integers(0, 3, empty.total.shape),
+                              rng.integers(0, 3, empty.baseline.shape))
         readings.append(Reading(shard, i, "" if shard == PROBE_SHARD else f"text {shard}-{i}",
-                                ("a", "b", "c", "d"), values, cells))
+                                ("a", "b", "c", "d"), values, cells, syntax))
     return readings
 
 
@@ -32,6 +36,8 @@ def test_merged_shards_equal_one_pass_over_all_readings():
     np.testing.assert_allclose(merged.mean, np.nanmean(values, 0), rtol=1e-12)
     np.testing.assert_allclose(merged.std, np.nanstd(values, 0), rtol=1e-9, atol=1e-12)
     assert merged.texts == 12 and merged.tokens == 48  # probes are not texts
+    assert np.array_equal(merged.syntax.correct, sum(r.syntax.correct for s in shards for r in s))
+    assert np.array_equal(merged.syntax.baseline, sum(r.syntax.baseline for s in shards for r in s))
 
 
 def test_top_examples_are_the_strongest_texts_of_every_shard():

@@ -54,6 +54,35 @@ def _example_map(model_key: tuple[str, str, str], text: str, layer: int, head: i
     show_figure(figure, f"atlas-L{layer}-H{head}", key=f"atlas_example_{hash(text)}")
 
 
+def syntax_table(rows: list[dict], with_head: bool) -> pd.DataFrame:
+    """Relations as a table: accuracy beside the best fixed-offset baseline (Clark et al. 2019)."""
+    table = pd.DataFrame({
+        "relation": [r["relation"] for r in rows], "direction": [r["direction"] for r in rows],
+        "accuracy": [r["accuracy"] for r in rows], "offset baseline": [r["baseline"] for r in rows],
+        "best offset": [f"{r['baseline_offset']:+d}" for r in rows], "dependents": [r["count"] for r in rows],
+    })
+    if with_head:
+        table.insert(0, "head", [f"L{r['layer']} H{r['head']}" for r in rows])
+    return table
+
+
+def _syntax(atlas: Atlas, layer: int, head: int) -> None:
+    rows = atlas.syntax(layer, head)
+    if not rows:
+        st.caption("No dependency relation was seen often enough in this atlas's corpus to measure syntax.")
+        return
+    best = rows[0]
+    verdict = "beats" if best["accuracy"] > best["baseline"] else "does not beat"
+    st.markdown(f"**Syntax.** The relation it tracks best: **{best['relation']}** ({best['direction']}): its "
+                f"most-attended other word is the right one for {best['accuracy']:.0%} of {best['count']} "
+                f"dependents; it {verdict} the best fixed offset ({best['baseline_offset']:+d} words: "
+                f"{best['baseline']:.0%}).")
+    with st.expander("Every relation for this head"):
+        st.dataframe(syntax_table(rows, with_head=False), hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.2f")
+                                    for c in ("accuracy", "offset baseline")})
+
+
 def render(atlas: Atlas, layer: int, head: int, model_key: tuple[str, str, str] | None) -> None:
     st.subheader(f"Layer {layer} · head {head}")
     left, right = st.columns([2, 1], gap="large")
@@ -66,6 +95,7 @@ def render(atlas: Atlas, layer: int, head: int, model_key: tuple[str, str, str] 
             st.button(f"L{other_layer} H{other_head} · distance {distance:.2f}", on_click=_select,
                       key=f"atlas_like_{other_layer}_{other_head}", args=(other_layer, other_head), width="stretch")
     measured = [m for m in EXAMPLE_MEASURES if atlas.rank(m, layer, head)]
+    _syntax(atlas, layer, head)
     best = min(measured, key=lambda m: atlas.rank(m, layer, head))  # the role it ranks highest in, on texts
     measure = st.selectbox("Top examples for", measured, index=measured.index(best),
                            key="atlas_examples_of",
