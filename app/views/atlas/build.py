@@ -29,9 +29,10 @@ def _progress() -> None:
         if st.button("Dismiss", key="atlas_dismiss"):
             forget_job()
             st.rerun()
-    elif status.finished:
-        st.success(f"{job.out.name} is ready: {status.done:,} texts, {status.tokens:,} tokens in "
-                   f"{status.seconds:.0f} s.")
+    elif status.finished:  # said once on the page, and the new atlas chosen
+        st.session_state["atlas_built"] = (f"{job.out.name} is ready: {status.done:,} texts, {status.tokens:,} "
+                                           f"tokens in {status.seconds:.0f} s.")
+        st.session_state["atlas_file"] = job.out.name
         forget_job()
         st.rerun()
     else:
@@ -47,6 +48,9 @@ def _progress() -> None:
 
 
 def render(model: str | None) -> None:
+    built = st.session_state.pop("atlas_built", None)
+    if built:
+        st.success(built, icon=":material/check_circle:")
     with st.expander("Build an atlas", icon=":material/construction:", expanded=False):
         if read_policy().is_server:
             st.caption("This server shows the atlases it holds; building one is done where it runs: "
