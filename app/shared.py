@@ -7,8 +7,10 @@ import contextlib
 import functools
 import hashlib
 import inspect
+import os
 import pickle
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from types import ModuleType
 from typing import Literal, NamedTuple, TypeVar
 
@@ -23,10 +25,12 @@ from models.engine.access import FOLDER_PREFIX, AccessPolicy, read_policy
 from models.engine.capture import AttentionCapture, CaptureError, capture_text
 from models.engine.loading import LoadedModel, ModelLoadError, load_model, pack_ready, prepare_pack
 from models.engine.notes import lacks_scores, model_notes
+from models.engine.packs import cache_root
 from models.engine.registry import PACK_PREFIX, choices
 from models.engine.store import ResultStore, held_bytes
 
 OTHER = "Other: a hub id or a folder…"
+ATLAS_ENV = "ATTENTION_LENS_ATLASES"
 LOG = get_logger("attention_lens")
 T = TypeVar("T")
 
@@ -244,3 +248,10 @@ def keep_widget_state(*views: ModuleType) -> None:
         for key in view.WIDGETS:
             if key in st.session_state:
                 st.session_state[key] = st.session_state[key]
+
+
+def atlas_folder() -> Path:
+    """Where head atlases live: $ATTENTION_LENS_ATLASES, else `atlases/` in Attention Lens's cache folder."""
+    folder = Path(os.environ.get(ATLAS_ENV) or cache_root() / "atlases")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -9,6 +9,8 @@ from models.atlas.atlas import TABLES
 from models.atlas.store import AtlasError
 
 keep_widget_state(build, grid, card)
+linked = dict(st.query_params)  # a link from the Text page's head table: that atlas, at that head
+st.query_params.clear()
 st.title("Head atlas")
 st.caption(
     "What each head does in general, not on one input: its share of attention on sinks, neighbours and "
@@ -22,6 +24,11 @@ files = atlas_files()
 if not files:
     st.info("No atlas yet: build one above, or run `python -m models.atlas --out <atlas folder>/NAME.duckdb`.")
     st.stop()
+if linked.get("atlas") in files:
+    st.session_state["atlas_file"] = linked["atlas"]
+    for part in ("layer", "head"):
+        if linked.get(part, "").isdigit():
+            st.session_state[f"atlas_{part}"] = int(linked[part])
 name = st.selectbox("Atlas", list(files), key="atlas_file")
 try:
     atlas = cached_atlas(str(files[name]), files[name].stat().st_mtime)

@@ -3,24 +3,13 @@ in the background (its own process, so no visitor waits on it)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
-from shared import kept
+from shared import atlas_folder, kept
 
 from models.atlas.atlas import Atlas, open_atlas
 from models.atlas.process import AtlasProcess
-from models.engine.packs import cache_root
-
-ATLAS_ENV = "ATTENTION_LENS_ATLASES"
-
-
-def atlas_folder() -> Path:
-    """$ATTENTION_LENS_ATLASES, else `atlases/` in Attention Lens's cache folder."""
-    folder = Path(os.environ.get(ATLAS_ENV) or cache_root() / "atlases")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def atlas_files() -> dict[str, Path]:

@@ -125,3 +125,16 @@ def open_atlas(path: str | Path) -> Atlas:
                       for m in MEASURES])  # a measure this atlas lacks (NULL) is NaN
     run["versions"] = json.loads(run["versions"]) if isinstance(run.get("versions"), str) else run.get("versions")
     return Atlas(path, run["model"], run["corpus"], int(run["texts"]), int(run["tokens"]), run, means)
+
+
+def atlas_for(folder: Path, model: str) -> str | None:
+    """The file name of the newest finished atlas of `model` in `folder`, or None."""
+    found = []
+    for path in Path(folder).glob("*.duckdb"):
+        try:
+            atlas = open_atlas(path)
+        except AtlasError:
+            continue
+        if atlas.model == model:
+            found.append((path.stat().st_mtime, path.name))
+    return max(found)[1] if found else None

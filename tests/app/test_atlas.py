@@ -81,3 +81,13 @@ def test_a_shared_server_shows_atlases_but_builds_none(atlases, monkeypatch):
     assert any("building one is done where it runs" in c.value for c in at.caption)
     shown = " ".join(str(e.value) for kind in ("caption", "markdown", "info") for e in at.get(kind))
     assert str(atlases) not in shown  # no server path
+
+
+def test_the_text_pages_head_table_links_each_head_to_its_atlas_card(atlases):
+    at = start_app()  # the Text page, MiniLM: an atlas of MiniLM exists
+    table = next(d.value for d in at.dataframe if "atlas" in d.value.columns)
+    assert table["atlas"].iloc[3] == "/atlas?atlas=minilm-48.duckdb&layer=0&head=3"
+    linked = start_app(PAGE)
+    linked.query_params.update({"atlas": "minilm-48.duckdb", "layer": "2", "head": "7"})
+    rerun(linked)
+    assert linked.subheader[0].value == "Layer 2 · head 7"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import numpy as np
 import pandas as pd
 import streamlit as st
-from shared import TextInput, show_figure
+from shared import TextInput, atlas_folder, show_figure
 from state.text import cached_mosaic, cached_statistics, clip_percentile
 
 from components.heatmaps import attention_map, labelled_heatmap
+from models.atlas.atlas import atlas_for
 from models.engine.capture import AttentionCapture
 
 # input widgets whose values survive a tab switch (shared.keep_widget_state)
@@ -47,9 +50,16 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
             st.caption("Dashed lines: where the second segment of the sentence pair begins.")
         st.markdown(f"**Every head of layer {layer}** (averaged over query tokens) · module `{weights.name}`")
         table = pd.DataFrame(statistics[layer], index=[f"H{h}" for h in range(capture.num_heads)])
+        numbers = list(table.columns)
+        atlas = atlas_for(atlas_folder(), key.model[0])
+        if atlas:  # each head links to its card in the head atlas of this model
+            table["atlas"] = [f"/atlas?{urlencode({'atlas': atlas, 'layer': layer, 'head': h})}"
+                              for h in range(capture.num_heads)]
         st.dataframe(
-            table.style.format("{:.3f}").highlight_between(subset=pd.IndexSlice[[f"H{head}"], :], color="#fde68a"),
+            table.style.format("{:.3f}", subset=numbers).highlight_between(
+                subset=pd.IndexSlice[[f"H{head}"], numbers], color="#fde68a"),
             key="head_table",
+            column_config={"atlas": st.column_config.LinkColumn("atlas", display_text="what it does in general")},
         )
         st.caption(
             "Entropy: 0 bits = all attention on one token, log₂(n) = spread evenly over n tokens. "
