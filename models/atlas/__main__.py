@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from models.atlas.corpus import BUNDLED, CorpusError, read_corpus
+from models.atlas.corpus import BUNDLED, HUB_PREFIX, CorpusError, read_corpus
 from models.atlas.job import MAX_TOKENS, PROBES, SHARD_SIZE, AtlasJob, build_atlas
 from models.atlas.store import AtlasError
 from models.engine.loading import ModelLoadError
@@ -28,7 +28,8 @@ def write_progress(path: Path, **status) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.atlas", description=__doc__)
     parser.add_argument("--model", default="pack:minilm", help="a pack, hub id or folder (from_pretrained)")
-    parser.add_argument("--corpus", type=Path, default=BUNDLED, help=".txt (a text a line), .jsonl, .csv, .parquet")
+    parser.add_argument("--corpus", default=str(BUNDLED),
+                        help=".txt (a text a line), .jsonl, .csv or .parquet (a text column), or hub:owner/dataset")
     parser.add_argument("--out", type=Path, required=True, help="the atlas file (DuckDB); an existing one resumes")
     parser.add_argument("--engine", choices=("ray", "plain"), default="ray",
                         help="ray: actors on a local Ray (or --address); plain: this process, one input at a time")
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("ray").setLevel(logging.ERROR)
     try:
         texts = read_corpus(args.corpus)[: args.limit]
-        job = AtlasJob(args.model, args.corpus.name, tuple(texts), args.max_tokens, args.probes, args.shard_size)
+        name = args.corpus if args.corpus.startswith(HUB_PREFIX) else Path(args.corpus).name
+        job = AtlasJob(args.model, name, tuple(texts), args.max_tokens, args.probes, args.shard_size)
         bar = tqdm(total=len(texts), unit="text", desc=f"Atlas of {args.model}", dynamic_ncols=True)
         clock = time.perf_counter()
 

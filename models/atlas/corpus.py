@@ -74,8 +74,31 @@ def _rows(path: Path) -> Iterator[tuple[int, str]]:
         raise CorpusError(f"{path.name}: give a {', '.join(FORMATS)} file (one text a line, or a \"text\" column).")
 
 
+HUB_PREFIX = "hub:"
+
+
+def hub_corpus_files(dataset: str) -> list[Path]:
+    """A hub dataset's .parquet / .jsonl / .csv / .txt files, downloaded (or taken from the local cache)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        folder = Path(snapshot_download(dataset, repo_type="dataset", allow_patterns=[f"*{f}" for f in FORMATS]))
+    except LocalEntryNotFoundError:
+        raise CorpusError(f"The hub dataset {dataset!r} is not in the local cache and the hub cannot be reached "
+                          "(no network?): give a corpus file instead.") from None
+    except (HfHubHTTPError, OSError, ValueError) as error:
+        raise CorpusError(f"The hub dataset {dataset!r} could not be read ({type(error).__name__}).") from None
+    files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in FORMATS)
+    if not files:
+        raise CorpusError(f"The hub dataset {dataset!r} has no {', '.join(FORMATS)} files.")
+    return files
+
+
 def read_corpus(path: str | Path = BUNDLED) -> list[str]:
-    """The non-empty texts of a corpus file, in order."""
+    """The non-empty texts of a corpus file, or of a hub dataset named "hub:owner/name", in order."""
+    if str(path).startswith(HUB_PREFIX):
+        return [text for file in hub_corpus_files(str(path).removeprefix(HUB_PREFIX)) for text in read_corpus(file)]
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"There is no corpus file at {path}.")

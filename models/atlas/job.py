@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -93,6 +94,7 @@ def read_on_ray(model: str, items: Sequence[Item], max_tokens: int, address: str
     RAY_ADDRESS) names a cluster; one actor per CPU (per GPU when the cluster has GPUs)."""
     import ray
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-dataset INFO lines would drown the progress bar
     started = not ray.is_initialized()
     if started:
         ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,

@@ -7,6 +7,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from huggingface_hub import constants
 
 from models.atlas.corpus import BUNDLED, MAX_TEXT_CHARS, CorpusError, read_corpus
 
@@ -60,3 +61,28 @@ def test_a_parquet_file_without_a_text_column_names_its_columns(tmp_path):
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(CorpusError, match="There is no corpus file at"):
         read_corpus(tmp_path / "nowhere.txt")
+
+
+def _offline_hub(monkeypatch, cache):
+    """As on a machine without network: only the local cache answers (huggingface_hub reads its settings once)."""
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+
+
+def test_a_hub_dataset_that_cannot_be_reached_is_one_sentence(monkeypatch, tmp_path):
+    _offline_hub(monkeypatch, tmp_path)
+    with pytest.raises(CorpusError, match="is not in the local cache and the hub cannot be reached"):
+        read_corpus("hub:someone/some-corpus")
+
+
+def test_a_hub_dataset_in_the_local_cache_is_read_file_by_file(monkeypatch, tmp_path):
+    """A dataset snapshot as huggingface_hub caches it (refs/main -> snapshots/<commit>/...), read offline."""
+    repo = tmp_path / "hub" / "datasets--someone--corpus"
+    snapshot = repo / "snapshots" / "0" / "data"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0")
+    pq.write_table(pa.table({"text": TEXTS[:2]}), snapshot / "train-00000.parquet")
+    (snapshot / "extra.jsonl").write_text(json.dumps({"text": TEXTS[2]}) + "\n")
+    _offline_hub(monkeypatch, tmp_path / "hub")
+    assert read_corpus("hub:someone/corpus") == [TEXTS[2], *TEXTS[:2]]  # files in path order: extra, then train
