@@ -29,17 +29,27 @@ class ActorMemory:
 
     def __init__(self):
         self.peaks: dict[int, float] = {}
+        self._before = set(self._workers())  # workers of an earlier run still shutting down are not this run's
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
+    @staticmethod
+    def _workers() -> list[Path]:
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and b"MapWorker" in (proc / "cmdline").read_bytes():
+                    found.append(proc)
+            except OSError:
+                continue
+        return found
+
     def _sample(self) -> None:
         while not self._stop.wait(0.25):
-            for proc in Path("/proc").iterdir():
-                if not proc.name.isdigit():
+            for proc in self._workers():
+                if proc in self._before:
                     continue
                 try:
-                    if b"MapWorker" not in (proc / "cmdline").read_bytes():
-                        continue
                     rss = next(int(line.split()[1]) for line in (proc / "status").read_text().splitlines()
                                if line.startswith("VmRSS:")) / 1024
                 except (OSError, StopIteration, ValueError):
@@ -83,16 +93,17 @@ def main() -> None:
     texts = tuple(read_corpus()[: args.texts])
     print(f"Throughput over the first {len(texts)} bundled texts (no probes, no importance: the same per-text "
           "measures in every run)\n")
-    print("| model | engine | wall s | tokens/s (whole run) | tokens/s (after the first shard) | Ray overhead | "
-          "actor peak RSS MB |")
+    print("| model | engine | wall s | tokens/s (whole run) | tokens/s (after the first shard) | "
+          "Ray's overhead (after the first shard) | actor peak RSS MB |")
     print("|---|---|---|---|---|---|---|")
     for model in MODELS:
         job = AtlasJob(model, "wordnet-examples.txt", texts, probes=0, importance_texts=0)
         plain = timed(job, "plain", None)
         rows = [("plain loop", plain)] + [(f"ray, {n} actor{'s' * (n > 1)}", timed(job, "ray", n)) for n in (1, 2)]
         for name, (wall, whole, steady, peaks) in rows:
+            # time per token on Ray over time per token in the plain loop, minus one: negative when Ray is faster
             overhead = "—" if name == "plain loop" else f"{(plain[2] / steady - 1) * 100:+.0f} %"
-            memory = ", ".join(f"{p:.0f}" for p in peaks) or "—"
+            memory = "—" if name == "plain loop" else ", ".join(f"{p:.0f}" for p in peaks)
             print(f"| {model} | {name} | {wall:.1f} | {whole:,.0f} | {steady:,.0f} | {overhead} | {memory} |",
                   flush=True)
     if args.skip_full:

@@ -53,14 +53,15 @@ class SyntaxCounts:
 
 
 def word_pieces(offsets: list[tuple[int, int]], word_spans: list[tuple[int, int]]) -> list[list[int]]:
-    """For each word (start, end) in characters, the model tokens whose span starts inside it (special tokens,
-    with empty spans, belong to no word)."""
+    """For each word (start, end) in characters, the model tokens whose span overlaps it first (byte-level BPE
+    tokens such as "Ġthe" start on the space before their word); special tokens, with empty spans, belong to
+    no word."""
     pieces: list[list[int]] = [[] for _ in word_spans]
     for token, (start, end) in enumerate(offsets):
         if end <= start:
             continue
         for w, (word_start, word_end) in enumerate(word_spans):
-            if word_start <= start < word_end:
+            if start < word_end and end > word_start:
                 pieces[w].append(token)
                 break
     return pieces

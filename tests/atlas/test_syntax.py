@@ -16,6 +16,8 @@ def test_pieces_belong_to_the_word_their_span_starts_in():
     # "[CLS] un ##like ##ly cat [SEP]" over the words "unlikely" (0-8) and "cat" (9-12)
     offsets = [(0, 0), (0, 2), (2, 6), (6, 8), (9, 12), (0, 0)]
     assert word_pieces(offsets, [(0, 8), (9, 12)]) == [[1, 2, 3], [4]]
+    # byte-level BPE: "Ġcat" spans the space before "cat" too
+    assert word_pieces([(0, 3), (3, 7), (7, 8)], [(0, 3), (4, 7), (7, 8)]) == [[0], [1], [2]]
 
 
 def test_word_maps_sum_attention_to_a_word_and_average_it_from_a_word():
