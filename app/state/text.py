@@ -6,13 +6,25 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-from shared import TextInput, cached_model, capture_of, kept
+from shared import TextInput, atlas_folder, cached_model, capture_of, kept
 
 from components.bertviz_embed import bertviz_html
 from components.heatmaps import attention_mosaic
+from models.atlas.atlas import atlas_for
 from models.text.head_stats import head_statistics, sink_groups
 from models.text.multihead import HeadComparison, compare_heads
 from models.text.walkthrough import Walkthrough, attention_walkthrough
+
+
+@kept()
+def _atlas_for(model: str, folder: str, files: tuple[tuple[str, float], ...]) -> str | None:
+    return atlas_for(folder, model)
+
+
+def atlas_of(model: str) -> str | None:
+    """The newest atlas file of `model`, looked up again only when the atlas folder's files change."""
+    folder = atlas_folder()
+    return _atlas_for(model, str(folder), tuple((p.name, p.stat().st_mtime) for p in sorted(folder.glob("*.duckdb"))))
 
 
 def clip_percentile() -> float | None:

@@ -127,7 +127,7 @@ def open_atlas(path: str | Path) -> Atlas:
     return Atlas(path, run["model"], run["corpus"], int(run["texts"]), int(run["tokens"]), run, means)
 
 
-def atlas_for(folder: Path, model: str) -> str | None:
+def atlas_for(folder: str | Path, model: str) -> str | None:
     """The file name of the newest finished atlas of `model` in `folder`, or None."""
     found = []
     for path in Path(folder).glob("*.duckdb"):

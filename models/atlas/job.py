@@ -20,7 +20,8 @@ from models.atlas.reading import PROBE_SHARD, Item, Reading, read_item
 from models.atlas.store import AtlasStore
 from models.atlas.syntax import SyntaxCounts
 from models.atlas.tally import Tally, merge, tally_shard
-from models.engine.loading import load_model
+from models.engine.loading import load_model, pack_ready, prepare_pack
+from models.engine.registry import PACK_PREFIX
 
 SHARD_SIZE = 64
 PROBES = 16
@@ -95,6 +96,8 @@ def read_on_ray(model: str, items: Sequence[Item], max_tokens: int, address: str
     import ray
 
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-dataset INFO lines would drown the progress bar
+    if model.startswith(PACK_PREFIX) and not pack_ready(model):  # converted once here, not by every actor at once
+        prepare_pack(model)
     started = not ray.is_initialized()
     if started:
         ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,

@@ -15,17 +15,10 @@ import transformers as tf
 from models.atlas.importance import head_importance, importance_kind
 from models.engine.loading import load_model
 from models.engine.precision import float32_tolerance
+from tests.silencing import zeroed_head
 from tests.tiny_models import families
 
 SENTENCE = "the cat sat on the mat because it was warm"
-
-
-def _zeroing(projection, head: int, width: int):
-    def hook(module, args):
-        x = args[0].clone()
-        x[..., head * width:(head + 1) * width] = 0
-        return (x,)
-    return projection.register_forward_pre_hook(hook)
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +49,8 @@ def test_importance_is_the_rise_of_transformers_own_next_token_loss(tied_llama):
         base = reference(**encoded, labels=encoded["input_ids"]).loss
         for layer in range(reference.config.num_hidden_layers):
             for head in range(heads):
-                handle = _zeroing(reference.model.layers[layer].self_attn.o_proj, head, width)
-                try:
+                with zeroed_head(reference.model.layers[layer].self_attn.o_proj, head, width):
                     rise = reference(**encoded, labels=encoded["input_ids"]).loss - base
-                finally:
-                    handle.remove()
                 tolerance = float32_tolerance(float(base), terms=reference.config.hidden_size)  # losses of ~log V
                 assert measured[layer, head] == pytest.approx(float(rise), rel=0, abs=tolerance)
 
@@ -77,11 +67,8 @@ def test_encoders_measure_how_far_the_pooled_embedding_moves(minilm):
         base = lens(**encoded).last_hidden_state.mean(1)
         for layer in range(2):
             for head in range(tiny.config.num_attention_heads):
-                handle = _zeroing(lens.encoder.layer[layer].attention.output.dense, head, width)
-                try:
+                with zeroed_head(lens.encoder.layer[layer].attention.output.dense, head, width):
                     moved = 1 - F.cosine_similarity(lens(**encoded).last_hidden_state.mean(1), base).item()
-                finally:
-                    handle.remove()
                 tolerance = float32_tolerance(1.0, terms=tiny.config.hidden_size)  # cosines of unit scale
                 assert measured[layer, head] == pytest.approx(moved, rel=0, abs=tolerance)
     assert np.all(measured >= -1e-6)

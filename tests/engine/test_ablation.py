@@ -6,23 +6,9 @@ from __future__ import annotations
 import torch
 
 from models.engine.ablation import ablating
+from tests.silencing import zeroed_head
 from tests.tiny_models import families
 from tests.tolerance import assert_close32
-
-
-def _silenced_by_hand(model, projection, head: int, width: int, inputs) -> torch.Tensor:
-    """The output with `head`'s slice of the output projection's input zeroed by a forward pre-hook."""
-    def zero_head(module, args):
-        x = args[0].clone()
-        x[..., head * width:(head + 1) * width] = 0
-        return (x,)
-
-    handle = projection.register_forward_pre_hook(zero_head)
-    try:
-        with torch.inference_mode():
-            return model(**inputs).last_hidden_state
-    finally:
-        handle.remove()
 
 
 def test_a_silenced_head_equals_zeroing_its_slice_before_the_output_projection():
@@ -37,7 +23,8 @@ def test_a_silenced_head_equals_zeroing_its_slice_before_the_output_projection()
         silenced = lens.model(**batch).last_hidden_state
     projection = lens.get_submodule(name).o_proj
     for head in range(heads):
-        expected = _silenced_by_hand(lens.model, projection, head, width, inputs)[0]
+        with torch.inference_mode(), zeroed_head(projection, head, width):
+            expected = lens.model(**inputs).last_hidden_state[0]
         assert_close32(silenced[head], expected, terms=config.hidden_size)  # batched vs one: sums may differ
 
 

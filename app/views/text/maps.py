@@ -7,11 +7,10 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 import streamlit as st
-from shared import TextInput, atlas_folder, show_figure
-from state.text import cached_mosaic, cached_statistics, clip_percentile
+from shared import TextInput, show_figure
+from state.text import atlas_of, cached_mosaic, cached_statistics, clip_percentile
 
 from components.heatmaps import attention_map, labelled_heatmap
-from models.atlas.atlas import atlas_for
 from models.engine.capture import AttentionCapture
 
 # input widgets whose values survive a tab switch (shared.keep_widget_state)
@@ -51,7 +50,7 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
         st.markdown(f"**Every head of layer {layer}** (averaged over query tokens) · module `{weights.name}`")
         table = pd.DataFrame(statistics[layer], index=[f"H{h}" for h in range(capture.num_heads)])
         numbers = list(table.columns)
-        atlas = atlas_for(atlas_folder(), key.model[0])
+        atlas = atlas_of(key.model[0])
         if atlas:  # each head links to its card in the head atlas of this model
             table["atlas"] = [f"/atlas?{urlencode({'atlas': atlas, 'layer': layer, 'head': h})}"
                               for h in range(capture.num_heads)]
