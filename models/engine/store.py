@@ -54,6 +54,7 @@ class ResultStore(Generic[V]):
         self._lock = threading.Condition()
         self._running = 0
         self._line: deque[object] = deque()  # tickets of the computations waiting for a turn, first first
+        self._computing: dict[Hashable, threading.Lock] = {}  # unqueued keys being computed right now
 
     @property
     def nbytes(self) -> int:
@@ -76,15 +77,32 @@ class ResultStore(Generic[V]):
         if kept is not None:
             return kept[0]
         if not queued:
+            return self._compute_once(key, compute, size)
+        with self.turn(on_wait):
+            kept = self._kept(key)  # computed by another session while this one waited
+            if kept is not None:
+                return kept[0]
             value = compute()
-        else:
-            with self.turn(on_wait):
-                kept = self._kept(key)  # computed by another session while this one waited
+        self._keep(key, value, size(value))
+        return value
+
+    def _compute_once(self, key: Hashable, compute: Callable[[], V], size: Callable[[V], int]) -> V:
+        """An unqueued value computed once however many sessions ask at the same moment (two visitors opening
+        the same model load it once): the others wait for the first and take its value."""
+        with self._lock:
+            key_lock = self._computing.setdefault(key, threading.Lock())
+        try:
+            with key_lock:
+                kept = self._kept(key)
                 if kept is not None:
                     return kept[0]
                 value = compute()
-        self._keep(key, value, size(value))
-        return value
+                self._keep(key, value, size(value))
+                return value
+        finally:
+            with self._lock:
+                if self._computing.get(key) is key_lock:
+                    del self._computing[key]
 
     def _kept(self, key: Hashable) -> tuple[V, int] | None:
         with self._lock:

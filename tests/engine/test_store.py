@@ -102,3 +102,22 @@ def test_held_bytes_counts_tensors_arrays_and_modules_inside_containers():
     held = _Held(layer, (np.zeros((2, 3), np.float16), "ab", None))
     value = {"held": held, "list": [torch.ones(7, dtype=torch.int8)]}
     assert held_bytes(value) == 16 * 4 + 5 * 8 + 6 * 2 + 2 + 7
+
+
+def test_sessions_asking_for_the_same_unqueued_value_at_once_compute_it_once():
+    store, calls, gate, results = ResultStore(max_bytes=100, keep_last=True), [], threading.Event(), []
+
+    def load():
+        calls.append(1)
+        gate.wait(10)
+        return "model"
+
+    threads = [threading.Thread(target=lambda: results.append(store.get("m", load, len, queued=False)))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)  # all three asked while the first was loading
+    gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert results == ["model"] * 3 and len(calls) == 1 and store._computing == {}
