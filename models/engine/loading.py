@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -176,11 +177,18 @@ def pack_ready(name: str) -> bool:
     return pack.build is None or is_complete(pack.folder())
 
 
+# One load or pack conversion at a time in a process: transformers' from_pretrained first builds models on the
+# meta device, and two threads loading at once (two visitors of one server) were seen to break each other
+# ("Cannot copy out of meta tensor") while converting the SmolLM2 pack.
+_LOADING = threading.RLock()
+
+
 def prepare_pack(name: str, progress: Progress = no_progress, rebuild: bool = False) -> str:
     """Convert a pack into its cache folder if needed (slow once), and return the folder."""
     pack = _pack(name)
     try:
-        return str(ensure_pack(pack, progress, rebuild=rebuild))
+        with _LOADING:
+            return str(ensure_pack(pack, progress, rebuild=rebuild))
     except OSError as error:
         raise PackPrepareError(f"Could not prepare the {pack.title} pack: {error}") from error
 
@@ -311,11 +319,13 @@ def load_model(
     torch_dtype = pick_dtype(torch_device, dtype)
     pack = _pack(name) if name.startswith(PACK_PREFIX) else None
     try:
-        return _load_once(name, torch_device, torch_dtype, progress, rebuild=False, policy=policy)
+        with _LOADING:
+            return _load_once(name, torch_device, torch_dtype, progress, rebuild=False, policy=policy)
     except PackPrepareError:
         raise  # the conversion itself failed: a second one would fail the same way
     except ModelLoadError:
         if pack is None or pack.build is None:
             raise
         progress(0.0, "the cached pack looks damaged: converting it again")
-        return _load_once(name, torch_device, torch_dtype, progress, rebuild=True, policy=policy)
+        with _LOADING:
+            return _load_once(name, torch_device, torch_dtype, progress, rebuild=True, policy=policy)
