@@ -10,9 +10,12 @@ from shared import (
     show_model_notes,
     text_capture,
 )
+from state.text import cached_weighting_problem, sink_tokens
 from views.text import bertviz, heads, maps, walkthrough
 
+from components.markdown import escape_markdown
 from models.engine.export import capture_npz, npz_size
+from models.text.weighting import WEIGHTINGS
 
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 MAX_TOKENS = 512
@@ -66,6 +69,25 @@ pick_colour.segmented_control(
          "everything else; hover values stay exact.",
 )
 figure_format_control(pick_format)
+pick_weighting, pick_sinks, style_note = st.columns([1.4, 1, 3.2], vertical_alignment="bottom")
+weighting_problem = cached_weighting_problem(key)
+if weighting_problem and st.session_state.get("weighting") == "value-norm":
+    st.session_state["weighting"] = "attention"  # the previous model could; this one cannot
+pick_weighting.segmented_control(
+    "Map values", list(WEIGHTINGS), key="weighting", default="attention", required=True,
+    format_func=WEIGHTINGS.get, disabled=weighting_problem is not None,
+    help=weighting_problem or "α: the attention weights. α·‖v W_O‖ (Kobayashi et al. 2020): each weight times the "
+    "size of what that key's value writes through this head's share of the output projection — where the head's "
+    "output actually comes from, not only where it looks.",
+)
+pick_sinks.toggle("Hide sinks", key="hide_sinks",
+                  help="Set the first token and the special tokens to 0 in every map on this page and renormalise "
+                       "each row over the other tokens, so the rest of the pattern becomes visible.")
+if st.session_state.get("hide_sinks"):
+    hidden = ", ".join(f"«{escape_markdown(capture.tokens[i])}» ({i})" for i in sink_tokens(key))
+    style_note.info(f"Hidden in every map: {hidden}; each row renormalised over the other tokens (rows that "
+                    "attended only these are blank). The statistics, the head comparison and the walkthrough keep "
+                    "the model's own weights.", icon=":material/visibility_off:")
 download.download_button(
     f"Download the capture (.npz, {npz_size(capture) / 1e6:.0f} MB)", data=lambda: capture_npz(capture_of(key)),
     file_name="attention-capture.npz", mime="application/octet-stream", on_click="ignore", icon=":material/download:",

@@ -14,6 +14,7 @@ from models.atlas.atlas import atlas_for
 from models.text.head_stats import head_statistics, sink_groups
 from models.text.multihead import HeadComparison, compare_heads
 from models.text.walkthrough import Walkthrough, attention_walkthrough
+from models.text.weighting import MapStyle, WeightingUnavailable, sink_positions, styled_maps, value_norms
 
 
 @kept()
@@ -32,12 +33,48 @@ def clip_percentile() -> float | None:
     return 99.0 if st.session_state.get("colour_range", "0 – 99th pct") == "0 – 99th pct" else None
 
 
+def map_style() -> MapStyle:
+    """How the page draws its maps, as chosen above the tabs: weighting, and whether sinks are hidden."""
+    return MapStyle(st.session_state.get("weighting", "attention"), st.session_state.get("hide_sinks", False))
+
+
+def layer_maps(key: TextInput, layer: int, style: MapStyle) -> np.ndarray:
+    """One layer's maps (H, Tq, Tk) as `style` draws them; the capture's own weights when it changes nothing."""
+    capture = capture_of(key)
+    if style.plain:
+        return capture.layers[layer].weights.numpy()
+    return styled_maps(cached_model(*key.model).model, capture.layers[layer], style, sink_tokens(key)).numpy()
+
+
+def sink_tokens(key: TextInput) -> list[int]:
+    """Positions the "hide sinks" switch hides: the first token and the special tokens."""
+    capture = capture_of(key)
+    return sink_positions(capture.tokens, capture.special)
+
+
 @kept()
-def cached_mosaic(key: TextInput, thumb: int) -> go.Figure:
+def cached_head_map(key: TextInput, layer: int, head: int, style: MapStyle) -> np.ndarray:
+    """One head's map (Tq, Tk) as `style` draws it."""
+    return layer_maps(key, layer, style)[head]
+
+
+@kept()
+def cached_weighting_problem(key: TextInput) -> str | None:
+    """Why this capture cannot be weighted by value norms (None when it can)."""
+    capture = capture_of(key)
+    try:
+        value_norms(cached_model(*key.model).model, capture.layers[0])
+    except WeightingUnavailable as error:
+        return str(error)
+    return None
+
+
+@kept()
+def cached_mosaic(key: TextInput, thumb: int, style: MapStyle) -> go.Figure:
     """The layers x heads overview figure for one capture (small: thumbnails only)."""
     capture = capture_of(key)
     return attention_mosaic(
-        [layer.weights.numpy() for layer in capture.layers],
+        [layer_maps(key, i, style) for i in range(capture.num_layers)],
         [None if layer.mask is None else layer.mask.numpy() for layer in capture.layers],
         capture.num_heads,
         thumb,
@@ -66,11 +103,18 @@ def cached_walkthrough(key: TextInput, layer: int, head: int, token: int) -> Wal
 
 
 @kept(spinner="Preparing the bertviz view…")
-def cached_bertviz(key: TextInput, view: str, layers: tuple[int, ...], start: int, end: int) -> str:
+def cached_bertviz(key: TextInput, view: str, layers: tuple[int, ...], start: int, end: int,
+                   style: MapStyle) -> str:
     """bertviz's `view` for `layers` on tokens start..end-1, as a self-contained page."""
     capture = capture_of(key)
     b_start = None
     if capture.segments and 1 in capture.segments[start:end] and capture.segments[start] == 0:
         b_start = capture.segments[start:end].index(1)
-    weights = {i: capture.layers[i].weights[:, start:end, start:end].numpy() for i in layers}
+    weights = {}
+    for i in layers:
+        maps = layer_maps(key, i, style)
+        if style.weighting == "value-norm":  # bertviz draws weights as line opacities: each row's share
+            with np.errstate(invalid="ignore", divide="ignore"):
+                maps = maps / maps.sum(-1, keepdims=True)
+        weights[i] = np.nan_to_num(maps[:, start:end, start:end])  # rows with nothing left: no lines
     return bertviz_html(view, weights, capture.tokens[start:end], b_start)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import APP, open_view, rerun, start_app
+from tests.apptest import APP, heatmap_values, open_view, rerun, start_app
 
 VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz")
 
@@ -197,3 +197,60 @@ def test_a_selection_beyond_a_smaller_model_or_text_falls_back_instead_of_failin
     app.run()
     _submit(app, "Hi")
     assert not app.exception and app.selectbox(key="layer").value < 6 and app.selectbox(key="walk_token").value < 3
+
+
+def _selected_map(at: AppTest) -> dict:
+    return json.loads(next(c.proto.spec for c in at.get("plotly_chart") if "pack:" in c.proto.spec))
+
+
+def test_value_norm_weighting_redraws_the_maps_with_alpha_times_what_each_value_writes(app):
+    import numpy as np
+
+    from models.engine.capture import capture_text
+    from models.engine.loading import load_model
+    from models.text.weighting import value_norms
+
+    app.segmented_control(key="weighting").set_value("value-norm")
+    app.run()
+    assert not app.exception
+    spec = _selected_map(app)
+    assert "α·‖v W_O‖" in spec["layout"]["title"]["text"]
+    loaded = load_model("pack:minilm")
+    layer = capture_text(loaded, app.text_area(key="text").value).layers[0]
+    expected = (layer.weights[0] * value_norms(loaded.model, layer)[0][None, :]).numpy()  # layer 0, head 0
+    shown = heatmap_values(spec)
+    np.testing.assert_allclose(shown, expected, rtol=1e-5, atol=1e-6 * expected.max())
+    _open(app, "bertviz")
+    assert not app.exception and any("divided by its sum" in c.value for c in app.caption)
+
+
+def test_hiding_sinks_renormalises_every_map_and_says_what_was_hidden(app):
+    import numpy as np
+
+    app.toggle(key="hide_sinks").set_value(True)
+    app.run()
+    assert not app.exception
+    note = next(i.value for i in app.info if "Hidden in every map" in i.value)
+    last = len(heatmap_values(_selected_map(app))) - 1  # [SEP]
+    assert "«\\[CLS\\]» (0)" in note and f"«\\[SEP\\]» ({last})" in note
+    shown = heatmap_values(_selected_map(app))
+    assert (shown[:, [0, last]] == 0).all()
+    np.testing.assert_allclose(shown.sum(-1), 1.0, rtol=1e-5)
+    assert "sinks hidden" in _selected_map(app)["layout"]["title"]["text"]
+    _open(app, "bertviz")
+    assert not app.exception and len(app.get("iframe")) == 2
+
+
+def test_a_model_that_gives_only_weights_cannot_be_value_weighted_and_says_why(app, tmp_path, minilm):
+    from tests.tiny_models import more_families
+
+    folder = more_families()["bloom"].save(tmp_path / "bloom", tokenizer=minilm.processor)
+    app.segmented_control(key="weighting").set_value("value-norm")
+    app.run()
+    app.sidebar.selectbox(key="model_choice_text").set_value("Other: a hub id or a folder…")
+    app.run()
+    app.sidebar.text_input(key="model_custom_text").set_value(str(folder))
+    app.run()
+    assert not app.exception
+    control = app.segmented_control(key="weighting")
+    assert control.value == "attention" and control.disabled and "only its attention weights" in control.help

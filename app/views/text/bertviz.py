@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 from shared import TextInput
-from state.text import cached_bertviz
+from state.text import cached_bertviz, map_style
 
 from components.bertviz_embed import view_bytes
 from models.engine.capture import AttentionCapture
@@ -43,10 +43,14 @@ def render(key: TextInput, capture: AttentionCapture, layer: int) -> None:
         st.caption(f"At {size} tokens, {fitting} of {layers} layers keep the model view under "
                    f"{VIEW_BUDGET / 1e6:.1f} MB; add more at your browser's expense.")
     st.markdown(f"**Head view** · layer {layer} (all heads as colours; pick the layer above the tabs)")
-    st.iframe(cached_bertviz(key, "head", (layer,), start, end), height=min(2600, 140 + 26 * size))
+    style = map_style()
+    if style.weighting == "value-norm":
+        st.caption("bertviz draws each weight as a line's opacity: here each row of α·‖v W_O‖ is divided by its "
+                   "sum, so the lines show the share of what each token reads that comes from each other token.")
+    st.iframe(cached_bertviz(key, "head", (layer,), start, end, style), height=min(2600, 140 + 26 * size))
     st.markdown("**Model view** · layers × heads")
     if chosen:
-        st.iframe(cached_bertviz(key, "model", tuple(sorted(chosen)), start, end),
+        st.iframe(cached_bertviz(key, "model", tuple(sorted(chosen)), start, end, style),
                   height=min(4000, 140 + 180 * len(chosen)))
     else:
         st.info("Choose at least one layer.")

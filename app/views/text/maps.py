@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from shared import TextInput, show_figure
-from state.text import atlas_of, cached_mosaic, cached_statistics, clip_percentile
+from state.text import atlas_of, cached_head_map, cached_mosaic, cached_statistics, clip_percentile, map_style
 
 from components.heatmaps import attention_map, labelled_heatmap
 from models.engine.capture import AttentionCapture
+from models.text.weighting import WEIGHTINGS
 
 # input widgets whose values survive a tab switch (shared.keep_widget_state)
 WIDGETS = ("statistic",)
@@ -21,12 +22,13 @@ FIGURES = ("mosaic", "statistic_grid", "selected_map")
 
 def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> None:
     statistics = cached_statistics(key)
+    style = map_style()
     overview, detail = st.columns([1, 1.35], gap="large")
     with overview:
         st.subheader("All layers × heads")
         st.caption("Each thumbnail is one head, its colour saturating at its own 99th percentile; long inputs are "
                    "averaged into blocks.")
-        show_figure(cached_mosaic(key, 40), "attention-mosaic", key="mosaic")
+        show_figure(cached_mosaic(key, 40, style), "attention-mosaic", key="mosaic")
         name = st.selectbox("Summary number for every head", list(statistics[0]), key="statistic")
         grid = np.stack([layer_stats[name] for layer_stats in statistics])  # (L, H)
         figure = labelled_heatmap(
@@ -38,11 +40,13 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
     with detail:
         st.subheader(f"Layer {layer} · head {head}, full resolution")
         weights = capture.layers[layer]
+        shown = WEIGHTINGS[style.weighting] + (", sinks hidden" if style.hide_sinks else "")
         figure = attention_map(
-            weights.weights[head].numpy(), capture.tokens,
+            cached_head_map(key, layer, head, style), capture.tokens,
             mask=None if weights.mask is None else weights.mask.numpy(),
-            title=f"{capture.model_name} · layer {layer} · head {head}", segment_start=capture.second_segment,
-            clip_percentile=clip_percentile(),
+            title=f"{capture.model_name} · layer {layer} · head {head} · {shown}",
+            segment_start=capture.second_segment, clip_percentile=clip_percentile(),
+            value_name="attention" if style.weighting == "attention" else "α·‖v W_O‖",
         )
         show_figure(figure, f"attention-L{layer}-H{head}", key="selected_map")
         if capture.second_segment:
