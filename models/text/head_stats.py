@@ -23,7 +23,7 @@ def head_statistics(layer: LayerAttention, groups: Mapping[str, Sequence[int]]) 
 
     - entropy: -sum_k w log2 w, in bits (0 = all on one key; log2(n) = spread evenly over n keys)
     - mean distance: sum_k w |q - k|, in tokens
-    - share on each group of keys (attention sinks such as the first token, [CLS], [SEP])
+    - share on each group of keys (attention sinks such as the first token, [CLS], [SEP]), and on all of them
     """
     w = layer.weights.double()  # (H, Tq, Tk)
     tq, tk = w.shape[-2:]
@@ -36,4 +36,7 @@ def head_statistics(layer: LayerAttention, groups: Mapping[str, Sequence[int]]) 
     }
     for name, positions in groups.items():
         stats[f"on {name}"] = w[..., list(positions)].sum(-1).mean(-1)
+    if len(groups) > 1:  # every sink together: what "hide sinks" removes from each row
+        every = sorted({p for positions in groups.values() for p in positions})
+        stats["on all sinks"] = w[..., every].sum(-1).mean(-1)
     return {name: values.float() for name, values in stats.items()}

@@ -25,6 +25,7 @@ def test_uniform_head_has_log2_n_bits_and_a_first_token_sink_has_zero():
     assert stats["entropy (bits)"].tolist() == pytest.approx([math.log2(n), 0.0])
     assert stats["on first"].tolist() == pytest.approx([1 / n, 1.0])
     assert stats["on last two"].tolist() == pytest.approx([2 / n, 0.0])
+    assert stats["on all sinks"].tolist() == pytest.approx([3 / n, 1.0])  # the three positions together
     # the sink head looks back i tokens from query i: mean (0 + 1 + ... + 7) / 8
     assert stats["mean distance (tokens)"][1].item() == pytest.approx(sum(range(n)) / n)
 
@@ -47,3 +48,4 @@ def test_minilm_groups_name_cls_and_both_seps_of_a_pair(minilm):
     assert all(v.shape == (12,) for v in stats.values())
     shares = stats["on first token ([CLS])"] + stats["on [SEP]"]
     assert (shares <= 1 + 1e-6).all() and (shares >= 0).all()
+    torch.testing.assert_close(stats["on all sinks"], shares)  # disjoint groups: their sum
