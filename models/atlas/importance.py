@@ -15,17 +15,9 @@ from models.engine.ablation import ablating
 from models.engine.loading import LoadedModel
 
 
-def _lm_weights(loaded: LoadedModel) -> torch.Tensor | None:
-    """The output embedding when the model ties it to the input one (its LM head is then exact here), else None."""
-    config = loaded.model.config
-    if loaded.causal and getattr(config, "tie_word_embeddings", False):
-        return loaded.model.get_input_embeddings().weight
-    return None
-
-
 def _objective(loaded: LoadedModel, hidden: torch.Tensor, ids: torch.Tensor, baseline: torch.Tensor | None):
     """Per batch item: next-token loss (tied LM head), or 1 − cos to `baseline`'s pooled embedding."""
-    lm = _lm_weights(loaded)
+    lm = loaded.lm_head
     if lm is not None:
         logits = hidden[:, :-1] @ lm.T  # (B, T-1, V)
         targets = ids[:, 1:].expand(hidden.shape[0], -1)
@@ -38,7 +30,7 @@ def importance_kind(loaded: LoadedModel) -> str | None:
     """What importance means for this model, or None when it cannot be measured (weights-only models)."""
     if not loaded.exposes_scores:
         return None
-    return "next-token loss rise" if _lm_weights(loaded) is not None else "1 − cosine of the pooled embedding"
+    return "next-token loss rise" if loaded.lm_head is not None else "1 − cosine of the pooled embedding"
 
 
 def head_importance(loaded: LoadedModel, encoded: dict[str, torch.Tensor], layer_names: list[str]) -> np.ndarray:
@@ -56,7 +48,7 @@ def head_importance(loaded: LoadedModel, encoded: dict[str, torch.Tensor], layer
             keep = 1 - torch.eye(heads, device=loaded.device)  # item h silences head h
             with ablating(model, {name: keep}):
                 silenced = model(**batch).last_hidden_state  # (H, T, C)
-            if _lm_weights(loaded) is not None:
+            if loaded.lm_head is not None:
                 rows.append((_objective(loaded, silenced, ids, None) - base).cpu().numpy())
             else:
                 rows.append(_objective(loaded, silenced, ids, base).cpu().numpy())

@@ -79,6 +79,14 @@ class LoadedModel:
     def family(self) -> str:
         return self.model.config.model_type
 
+    @property
+    def lm_head(self) -> torch.Tensor | None:
+        """The output embedding (V, C) when a causal model ties it to its input one: its next-token logits are
+        then exactly last_hidden_state @ lm_head.T without the head itself being loaded. None otherwise."""
+        if self.causal and getattr(self.model.config, "tie_word_embeddings", False):
+            return self.model.get_input_embeddings().weight
+        return None
+
 
 def pick_device(device: str = "auto") -> torch.device:
     """CUDA when present (or asked for), else the CPU."""
