@@ -3,14 +3,17 @@ keyed by the input so reruns are instant."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-from shared import TextInput, atlas_folder, cached_model, capture_of, kept
+from shared import TextInput, atlas_folder, cached_model, capture_of, captured, kept, stored_capture
 
 from components.bertviz_embed import bertviz_html
 from components.heatmaps import attention_mosaic
 from models.atlas.atlas import atlas_for
+from models.text.generation import Generation, generate_with_attention
 from models.text.head_stats import head_statistics, sink_groups
 from models.text.multihead import HeadComparison, compare_heads
 from models.text.walkthrough import Walkthrough, attention_walkthrough
@@ -118,3 +121,23 @@ def cached_bertviz(key: TextInput, view: str, layers: tuple[int, ...], start: in
                 maps = maps / maps.sum(-1, keepdims=True)
         weights[i] = np.nan_to_num(maps[:, start:end, start:end])  # rows with nothing left: no lines
     return bertviz_html(view, weights, capture.tokens[start:end], b_start)
+
+
+class GenerationInput(NamedTuple):
+    """What identifies one generation: the text capture's input and the decoding settings."""
+
+    text: TextInput
+    new_tokens: int
+    sample: bool
+    temperature: float
+    seed: int
+
+
+def generated(key: GenerationInput) -> Generation | None:
+    """The continuation for these settings, run in one of the server's capture turns and kept; or a message."""
+    def compute(policy):
+        return generate_with_attention(cached_model(*key.text.model), key.text.text, key.new_tokens,
+                                       sample=key.sample, temperature=key.temperature, seed=key.seed)
+
+    return captured(lambda on_wait: stored_capture(key, compute, on_wait, size=lambda g: g.nbytes),
+                    "Out of memory while generating: try fewer new tokens or a shorter text.")

@@ -53,6 +53,17 @@ class Generation:
     def continuation_ids(self) -> list[int]:
         return [step.token_id for step in self.steps]
 
+    @property
+    def nbytes(self) -> int:
+        return sum(step.rows.nbytes for step in self.steps)
+
+    def cache_map(self, layer: int, head: int) -> torch.Tensor:
+        """(steps, Tk) one head's rows at every step, NaN beyond what each step could read: the KV cache filling."""
+        rows = torch.full((len(self.steps), len(self.tokens) - 1), torch.nan)
+        for s, step in enumerate(self.steps):
+            rows[s, : step.rows.shape[-1]] = step.rows[layer, head]
+        return rows
+
 
 class GenerationError(CaptureError):
     """The model cannot continue this text; the message says why, for the user."""

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import APP, heatmap_values, open_view, rerun, start_app
 
-VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz")
+VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz", "Generation")
 
 
 @pytest.fixture
@@ -55,10 +55,15 @@ def test_each_view_draws_the_figures_it_lists(app, view):
     import sys
 
     sys.path.insert(0, str(Path(APP).parent))
-    from views.text import bertviz, heads, maps, walkthrough
+    from views.text import bertviz, generation, heads, maps, walkthrough
 
-    modules = dict(zip(VIEWS, (maps, heads, walkthrough, bertviz), strict=True))
-    _open(app, view)
+    modules = dict(zip(VIEWS, (maps, heads, walkthrough, bertviz, generation), strict=True))
+    if view == "Generation":  # it draws once asked to generate, on a model that can
+        _smollm2(app)
+        _open(app, view)
+        _generate(app, 3)
+    else:
+        _open(app, view)
     assert len(app.get("plotly_chart")) == len(modules[view].FIGURES)
 
 
@@ -254,3 +259,48 @@ def test_a_model_that_gives_only_weights_cannot_be_value_weighted_and_says_why(a
     assert not app.exception
     control = app.segmented_control(key="weighting")
     assert control.value == "attention" and control.disabled and "only its attention weights" in control.help
+
+
+def _smollm2(at: AppTest) -> AppTest:
+    at.sidebar.selectbox(key="model_choice_text").set_value("SmolLM2-135M-Instruct (offline pack)")
+    return rerun(at)
+
+
+def _generate(at: AppTest, tokens: int, mode: str = "greedy", seed: int = 0, temperature: float = 1.0) -> AppTest:
+    at.number_input(key="gen_tokens").set_value(tokens)
+    at.segmented_control(key="gen_mode").set_value(mode)
+    at.number_input(key="gen_seed").set_value(seed)
+    at.number_input(key="gen_temperature").set_value(temperature)
+    next(b for b in at.button if b.label == "Generate").click()
+    return rerun(at)
+
+
+def test_generation_continues_the_text_and_shows_each_step_over_the_cache(app):
+    from models.engine.loading import load_model
+    from models.text.generation import generate_with_attention
+
+    _smollm2(app)
+    _open(app, "Generation")
+    assert not app.get("plotly_chart") and any("press Generate" in c.value for c in app.caption)
+    _generate(app, 5, "sampled", seed=7, temperature=0.9)
+    assert not app.exception and not app.error
+    expected = generate_with_attention(load_model("pack:smollm2-135m"), app.text_area(key="text").value, 5,
+                                       sample=True, temperature=0.9, seed=7)
+    text = " ".join(m.value for m in app.markdown)
+    assert "sampled, temperature 0.9, seed 7" in text and "5 tokens" in text
+    cache = next(json.loads(c.proto.spec) for c in app.get("plotly_chart")
+                 if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("every step"))
+    values = heatmap_values(cache)
+    assert values.shape == (5, len(expected.tokens) - 1)
+    import numpy as np
+
+    np.testing.assert_allclose(values, expected.cache_map(0, 0).numpy(), rtol=1e-6)  # layer 0, head 0
+    app.slider(key="gen_step").set_value(2)
+    rerun(app)
+    assert any("Step 2:" in m.value for m in app.markdown)
+    assert any("step 2" in json.loads(c.proto.spec)["layout"]["title"]["text"] for c in app.get("plotly_chart"))
+
+
+def test_a_model_that_cannot_generate_says_why_in_its_tab(app):
+    _open(app, "Generation")
+    assert not app.exception and any("cannot continue a text here" in i.value for i in app.info)
