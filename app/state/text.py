@@ -13,6 +13,8 @@ from shared import TextInput, atlas_folder, cached_model, capture_of, captured, 
 from components.bertviz_embed import bertviz_html
 from components.heatmaps import attention_mosaic
 from models.atlas.atlas import atlas_for
+from models.engine.capture import encode_text
+from models.text.ablation import Ablation, ablate_heads
 from models.text.generation import Generation, generate_with_attention
 from models.text.head_stats import head_statistics, sink_groups
 from models.text.multihead import HeadComparison, compare_heads
@@ -141,3 +143,24 @@ def generated(key: GenerationInput) -> Generation | None:
 
     return captured(lambda on_wait: stored_capture(key, compute, on_wait, size=lambda g: g.nbytes),
                     "Out of memory while generating: try fewer new tokens or a shorter text.")
+
+
+class AblationInput(NamedTuple):
+    """What identifies one ablation: the text capture's input, the heads removed and how."""
+
+    text: TextInput
+    heads: tuple[tuple[int, int], ...]
+    mean: bool
+
+
+def ablated(key: AblationInput) -> Ablation | None:
+    """The input run again without `key.heads`, compared with the original; or a message in the page."""
+    original = capture_of(key.text)  # before taking a capture turn: it may need one of its own
+
+    def compute(policy):
+        loaded = cached_model(*key.text.model)
+        encoded, _ = encode_text(loaded, key.text.text, key.text.pair, key.text.max_tokens)
+        return ablate_heads(loaded, original, encoded, key.heads, key.mean)
+
+    return captured(lambda on_wait: stored_capture(key, compute, on_wait, size=lambda a: a.nbytes),
+                    "Out of memory while running the input again: try a shorter text.")

@@ -55,7 +55,7 @@ class AttentionCapture:
     special: tuple[bool, ...] | None = None  # True for the tokenizer's special tokens ([CLS], [SEP], <s>…)
     grid: PatchGrid | None = None
     pixels: np.ndarray | None = None  # (H, W, 3) uint8: the image exactly as the model saw it
-    hidden: torch.Tensor | None = None  # (T, C) the model's last hidden state (vision: feeds the saliency decoder)
+    hidden: torch.Tensor | None = None  # (T, C) the model's last hidden state (next-token logits, embeddings, saliency)
     causal: bool = False
     dropped_tokens: int = 0  # cut off because the input was longer than allowed
     kv_heads: int | None = None  # key/value heads under grouped-query attention
@@ -139,16 +139,10 @@ def text_limit(loaded: LoadedModel, max_tokens: int = DEFAULT_MAX_TOKENS) -> int
     return min(x for x in limits if x)
 
 
-def capture_text(
-    loaded: LoadedModel,
-    text: str,
-    pair: str | None = None,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
-    dtype: torch.dtype = torch.float32,
-    budget_mb: float | None = None,
-) -> AttentionCapture:
-    """Tokenise `text` (and an optional second segment), run the model, return all its attention; refuse before
-    running when its maps would take more than `budget_mb`."""
+def encode_text(loaded: LoadedModel, text: str, pair: str | None = None,
+                max_tokens: int = DEFAULT_MAX_TOKENS) -> tuple[dict[str, torch.Tensor], int]:
+    """(the tokenizer's tensors for `text` and an optional second segment, cut to the limit; how many tokens were
+    cut off)."""
     if loaded.modality != "text":
         raise CaptureError(f"{loaded.name} is a vision model: it takes images, not text.")
     if not text.strip():
@@ -160,13 +154,26 @@ def capture_text(
     full = encoded["input_ids"].shape[1]
     if full > limit:  # tokenise again only when it has to be cut
         encoded = tokenizer(text, pair, truncation=True, max_length=limit, return_tensors="pt")
-    ids = encoded["input_ids"][0]
-    if ids.numel() == 0:
+    if encoded["input_ids"].shape[1] == 0:
         raise CaptureError("The tokenizer produced no tokens for this text.")
-    refusal = budget_refusal(loaded.model.config, ids.numel(), budget_mb)
+    return dict(encoded), max(0, full - encoded["input_ids"].shape[1])
+
+
+def capture_text(
+    loaded: LoadedModel,
+    text: str,
+    pair: str | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    dtype: torch.dtype = torch.float32,
+    budget_mb: float | None = None,
+) -> AttentionCapture:
+    """Tokenise `text` (and an optional second segment), run the model, return all its attention; refuse before
+    running when its maps would take more than `budget_mb`."""
+    encoded, dropped = encode_text(loaded, text, pair, max_tokens)
+    refusal = budget_refusal(loaded.model.config, encoded["input_ids"].shape[1], budget_mb)
     if refusal:
         raise CaptureError(refusal)
-    return capture_encoded(loaded, dict(encoded), dtype, pair=pair is not None, dropped=max(0, full - ids.numel()))
+    return capture_encoded(loaded, encoded, dtype, pair=bool(pair and pair.strip()), dropped=dropped)
 
 
 def capture_encoded(loaded: LoadedModel, encoded: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32,
@@ -174,7 +181,7 @@ def capture_encoded(loaded: LoadedModel, encoded: dict[str, torch.Tensor], dtype
     """Run the model on already tokenised inputs (`input_ids` of one text, (1, T)) and return all its attention."""
     tokenizer = loaded.processor
     ids = encoded["input_ids"][0]
-    layers, pooling, _ = _record(loaded, encoded, dtype)
+    layers, pooling, hidden = _record(loaded, encoded, dtype)
     config = loaded.model.config
     heads, kv = getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None)
     segments = encoded.get("token_type_ids")
@@ -186,6 +193,7 @@ def capture_encoded(loaded: LoadedModel, encoded: dict[str, torch.Tensor], dtype
         tokens=tuple(token_label(tokenizer.decode([i], clean_up_tokenization_spaces=False)) for i in ids.tolist()),
         segments=tuple(segments[0].tolist()) if pair and segments is not None else None,
         special=tuple(i in special_ids for i in ids.tolist()),
+        hidden=hidden,
         causal=loaded.causal,
         dropped_tokens=dropped,
         kv_heads=kv if kv and heads and kv != heads else None,

@@ -48,8 +48,10 @@ class AttentionVectors(NamedTuple):
 
 # One sink per thread/context: concurrent captures on a shared model never see each other.
 active_sink: ContextVar[AttentionSink | None] = ContextVar("attention_lens_sink", default=None)
-# Heads to silence, per attention module: (B, H) multipliers of each head's output, 0 = ablated (see ablation.py).
-active_ablation: ContextVar[dict[nn.Module, torch.Tensor] | None] = ContextVar("attention_lens_ablation", default=None)
+# Heads to silence, per attention module: (B, H) multipliers of each head's output (0 = ablated), and whether an
+# ablated head's output is replaced by its mean instead of 0 (see ablation.py).
+active_ablation: ContextVar[dict[nn.Module, tuple[torch.Tensor, bool]] | None] = ContextVar(
+    "attention_lens_ablation", default=None)
 
 
 def pre_softmax(qk: torch.Tensor, scaling: float, softcap: float | None = None,
@@ -99,14 +101,34 @@ def lens_attention(
     weights_used = nn.functional.dropout(weights, p=dropout, training=module.training)
     output = torch.matmul(weights_used, values).transpose(1, 2).contiguous()  # (B, Tq, H, d)
     ablation = active_ablation.get()
-    if ablation is not None and module in ablation:  # silenced heads add nothing before the output projection
-        output = output * ablation[module].to(output.dtype)[:, None, :, None]  # (B, 1, H, 1)
+    if ablation is not None and module in ablation:  # silenced heads: 0 (or their mean) before the output projection
+        keep, mean = ablation[module]
+        keep = keep.to(output.dtype)[:, None, :, None]  # (B, 1, H, 1)
+        fill = _visible_mean(output, attention_mask) if mean else None
+        output = output * keep
+        if fill is not None:
+            output = output + (1 - keep) * fill
 
     recorder = active_sink.get()
     if recorder is not None:
         recorder.record(module, scores, attention_mask, weights,
                         vectors=AttentionVectors(query, key, value, output, float(scaling), softcap, sink_logits))
     return output, weights
+
+
+def _visible_mean(output: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """Each position's mean of a head's outputs over the positions it may attend to (B, Tq, H, d): for a causal
+    model itself and the earlier ones, so no later token leaks in."""
+    if attention_mask is None:
+        return output.mean(1, keepdim=True).expand_as(output)
+    if attention_mask.shape[-1] != output.shape[1]:
+        raise ValueError("mean-ablation needs the whole sequence in one pass, not a cached step")
+    allowed = attention_mask[:, 0]  # (B, Tq, Tk)
+    if allowed.dtype != torch.bool:
+        allowed = allowed > torch.finfo(allowed.dtype).min / 2
+    share = allowed.to(output.dtype)
+    share = share / share.sum(-1, keepdim=True)
+    return torch.einsum("bqk,bkhd->bqhd", share, output)
 
 
 AttentionInterface.register(LENS_ATTENTION, lens_attention)

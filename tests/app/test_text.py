@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import APP, heatmap_values, open_view, rerun, start_app
 
-VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz", "Generation")
+VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz", "Generation", "Ablation")
 
 
 @pytest.fixture
@@ -55,13 +55,16 @@ def test_each_view_draws_the_figures_it_lists(app, view):
     import sys
 
     sys.path.insert(0, str(Path(APP).parent))
-    from views.text import bertviz, generation, heads, maps, walkthrough
+    from views.text import ablation, bertviz, generation, heads, maps, walkthrough
 
-    modules = dict(zip(VIEWS, (maps, heads, walkthrough, bertviz, generation), strict=True))
+    modules = dict(zip(VIEWS, (maps, heads, walkthrough, bertviz, generation, ablation), strict=True))
     if view == "Generation":  # it draws once asked to generate, on a model that can
         _smollm2(app)
         _open(app, view)
         _generate(app, 3)
+    elif view == "Ablation":  # it draws once asked to remove heads (an encoder: no next-token figure)
+        _open(app, view)
+        _remove(app, ["L1H2"])
     else:
         _open(app, view)
     assert len(app.get("plotly_chart")) == len(modules[view].FIGURES)
@@ -304,3 +307,49 @@ def test_generation_continues_the_text_and_shows_each_step_over_the_cache(app):
 def test_a_model_that_cannot_generate_says_why_in_its_tab(app):
     _open(app, "Generation")
     assert not app.exception and any("cannot continue a text here" in i.value for i in app.info)
+
+
+def _remove(at: AppTest, heads: list[str], mode: str = "zeroing") -> AppTest:
+    at.multiselect(key="abl_heads").set_value(heads)
+    at.segmented_control(key="abl_mode").set_value(mode)
+    next(b for b in at.button if b.label == "Run again without them").click()
+    return rerun(at)
+
+
+def test_ablation_removes_heads_and_shows_the_next_token_change_and_the_later_maps(app):
+    import numpy as np
+
+    from models.engine.capture import capture_encoded, encode_text
+    from models.engine.loading import load_model
+    from models.text.ablation import ablate_heads
+
+    _smollm2(app)
+    app.selectbox(key="layer").set_value(6)
+    app.selectbox(key="head").set_value(3)
+    rerun(app)
+    _open(app, "Ablation")
+    assert not app.get("plotly_chart")
+    _remove(app, ["L4H1", "L4H5", "L2H0"], "mean")
+    assert not app.exception and not app.error
+    assert any("Removed** (replaced by their mean): L2H0, L4H1, L4H5" in m.value for m in app.markdown)
+    loaded = load_model("pack:smollm2-135m")
+    encoded, _ = encode_text(loaded, app.text_area(key="text").value)
+    expected = ablate_heads(loaded, capture_encoded(loaded, encoded), encoded, [(2, 0), (4, 1), (4, 5)], mean=True)
+    assert app.metric[0].value == f"{expected.kl_divergence():.4f} nats"
+    specs = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
+             for c in app.get("plotly_chart")}
+    assert len(specs) == 5  # next token, the change grid, original, removed, difference
+    shown = heatmap_values(specs["heads removed · layer 6 · head 3"])
+    allowed = expected.ablated.layers[6].allowed.numpy()  # the masked future is drawn blank
+    assert np.isnan(shown[~allowed]).all()
+    np.testing.assert_allclose(shown[allowed], expected.ablated.layers[6].weights[3].numpy()[allowed], rtol=1e-5,
+                               atol=1e-7)
+    grid = heatmap_values(specs["how much the map of each head moved (mean total variation of its rows)"])
+    assert (grid[:2] == 0).all() and grid[5:].max() > 0
+
+
+def test_an_encoder_ablation_reports_the_sentence_embedding_cosine(app):
+    _open(app, "Ablation")
+    _remove(app, ["L0H0", "L0H1"])
+    assert not app.exception
+    assert app.metric[0].label.startswith("Cosine of the sentence embeddings") and 0 < float(app.metric[0].value) < 1
