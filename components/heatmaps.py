@@ -151,6 +151,15 @@ def labelled_heatmap(
     return fig
 
 
+def difference_map(z: np.ndarray, row_labels: Sequence[str], column_labels: Sequence[str], title: str,
+                   value_name: str = "Δ weight") -> go.Figure:
+    """A signed (Tq, Tk) difference, white at 0, red up, blue down, on a range symmetric about 0; NaN left blank."""
+    finite = np.abs(z[np.isfinite(z)])
+    peak = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    return labelled_heatmap(z, row_labels, column_labels, title=title, value_name=value_name, colorscale="RdBu_r",
+                            zmin=-peak, zmid=0.0, zmax=peak)
+
+
 def attention_map(
     weights: np.ndarray,
     query_tokens: Sequence[str],

@@ -11,7 +11,7 @@ from shared import (
     text_capture,
 )
 from state.text import cached_weighting_problem, sink_tokens
-from views.text import ablation, bertviz, generation, heads, maps, walkthrough
+from views.text import ablation, bertviz, compare, generation, heads, maps, walkthrough
 
 from components.markdown import escape_markdown
 from models.engine.export import capture_npz, npz_size
@@ -19,10 +19,10 @@ from models.text.weighting import WEIGHTINGS
 
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 MAX_TOKENS = 512
-VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz", "Generation", "Ablation")
+VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz", "Generation", "Ablation", "A/B")
 
 # before any st.stop: a failed input must not reset the closed tabs' choices
-keep_widget_state(maps, heads, walkthrough, bertviz, generation, ablation)
+keep_widget_state(maps, heads, walkthrough, bertviz, generation, ablation, compare)
 st.title("Text attention")
 st.caption(
     "Every layer and head of a real pretrained model, captured from its forward pass: "
@@ -96,7 +96,7 @@ download.download_button(
 )
 
 # bind: /?text_view=bertviz opens that tab (the Text page is served at the root), so a view can be linked
-maps_tab, heads_tab, walkthrough_tab, bertviz_tab, generation_tab, ablation_tab = st.tabs(
+maps_tab, heads_tab, walkthrough_tab, bertviz_tab, generation_tab, ablation_tab, compare_tab = st.tabs(
     VIEWS, key="text_view", on_change="rerun", bind="query-params")
 if maps_tab.open:
     with maps_tab:
@@ -116,3 +116,6 @@ if generation_tab.open:
 if ablation_tab.open:
     with ablation_tab:
         ablation.render(key, capture, layer, head)
+if compare_tab.open:
+    with compare_tab:
+        compare.render(key, capture, layer, head)

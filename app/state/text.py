@@ -15,6 +15,7 @@ from components.heatmaps import attention_mosaic
 from models.atlas.atlas import atlas_for
 from models.engine.capture import encode_text
 from models.text.ablation import Ablation, ablate_heads
+from models.text.comparison import head_shifts, map_difference, token_alignment
 from models.text.generation import Generation, generate_with_attention
 from models.text.head_stats import head_statistics, sink_groups
 from models.text.multihead import HeadComparison, compare_heads
@@ -164,3 +165,22 @@ def ablated(key: AblationInput) -> Ablation | None:
 
     return captured(lambda on_wait: stored_capture(key, compute, on_wait, size=lambda a: a.nbytes),
                     "Out of memory while running the input again: try a shorter text.")
+
+
+@kept()
+def cached_alignment(a: TextInput, b: TextInput) -> list[tuple[int, int]]:
+    """Matched token positions of two captures, in order."""
+    return token_alignment(capture_of(a).tokens, capture_of(b).tokens)
+
+
+@kept()
+def cached_shifts(a: TextInput, b: TextInput) -> np.ndarray:
+    """(L, H) how much each head's attention moves from input a to input b, on matched tokens."""
+    return head_shifts(capture_of(a), capture_of(b), cached_alignment(a, b)).numpy()
+
+
+@kept()
+def cached_map_difference(a: TextInput, b: TextInput, layer: int, head: int) -> np.ndarray:
+    """B − A for one head on A's tokens, NaN where unmatched."""
+    return map_difference(capture_of(a).layers[layer].weights[head], capture_of(b).layers[layer].weights[head],
+                          cached_alignment(a, b)).numpy()

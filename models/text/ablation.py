@@ -38,6 +38,10 @@ class Ablation:
         extra = sum(p.nbytes for p in self.next_token) if self.next_token else 0
         return self.original.nbytes + self.ablated.nbytes + self.map_change.nbytes + extra
 
+    def map_difference(self, layer: int, head: int) -> torch.Tensor:
+        """(Tq, Tk) removed − original for one head."""
+        return self.ablated.layers[layer].weights[head] - self.original.layers[layer].weights[head]
+
     def top_next_tokens(self, k: int = 8) -> list[tuple[int, float, float]]:
         """(token id, probability before, after) for the union of both runs' k most probable next tokens."""
         if self.next_token is None:

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import APP, heatmap_values, open_view, rerun, start_app
 
-VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz", "Generation", "Ablation")
+VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz", "Generation", "Ablation", "A/B")
 
 
 @pytest.fixture
@@ -55,9 +55,9 @@ def test_each_view_draws_the_figures_it_lists(app, view):
     import sys
 
     sys.path.insert(0, str(Path(APP).parent))
-    from views.text import ablation, bertviz, generation, heads, maps, walkthrough
+    from views.text import ablation, bertviz, compare, generation, heads, maps, walkthrough
 
-    modules = dict(zip(VIEWS, (maps, heads, walkthrough, bertviz, generation, ablation), strict=True))
+    modules = dict(zip(VIEWS, (maps, heads, walkthrough, bertviz, generation, ablation, compare), strict=True))
     if view == "Generation":  # it draws once asked to generate, on a model that can
         _smollm2(app)
         _open(app, view)
@@ -353,3 +353,33 @@ def test_an_encoder_ablation_reports_the_sentence_embedding_cosine(app):
     _remove(app, ["L0H0", "L0H1"])
     assert not app.exception
     assert app.metric[0].label.startswith("Cosine of the sentence embeddings") and 0 < float(app.metric[0].value) < 1
+
+
+def test_ab_compares_the_classic_pair_and_differs_only_between_matched_tokens(app):
+    import numpy as np
+
+    from models.engine.capture import capture_text
+    from models.engine.loading import load_model
+    from models.text.comparison import map_difference, token_alignment
+
+    app.selectbox(key="layer").set_value(4)
+    app.selectbox(key="head").set_value(7)
+    rerun(app)
+    _open(app, "A/B")
+    assert app.text_area(key="ab_text").value.endswith("because it was too wide.")  # the classic pair by default
+    assert not app.exception and not app.error
+    specs = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
+             for c in app.get("plotly_chart")}
+    assert len(specs) == 4
+    loaded = load_model("pack:minilm")
+    a, b = (capture_text(loaded, t) for t in (app.text_area(key="text").value, app.text_area(key="ab_text").value))
+    pairs = token_alignment(a.tokens, b.tokens)
+    expected = map_difference(a.layers[4].weights[7], b.layers[4].weights[7], pairs).numpy()
+    shown = heatmap_values(specs["B − A on the tokens of A"])
+    tired = a.tokens.index("tired")
+    assert np.isnan(shown[tired]).all() and np.isnan(shown[:, tired]).all()  # the changed word has no match
+    np.testing.assert_allclose(shown, expected, rtol=1e-5, atol=1e-7)
+    app.text_area(key="ab_text").set_value(app.text_area(key="text").value)
+    next(b for b in app.button if b.label == "Compare").click()
+    rerun(app)
+    assert any("the same as text A" in i.value for i in app.info)

@@ -9,7 +9,7 @@ import streamlit as st
 from shared import TextInput, cached_model, show_figure
 from state.text import AblationInput, ablated, clip_percentile
 
-from components.heatmaps import attention_map, labelled_heatmap
+from components.heatmaps import attention_map, difference_map, labelled_heatmap
 from components.markdown import escape_markdown
 from models.engine.capture import AttentionCapture, token_label
 
@@ -96,8 +96,6 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
                                       title=f"{name} · layer {layer} · head {head}", clip_percentile=clip_percentile()),
                         f"ablation-{name.replace(' ', '-')}-L{layer}-H{head}", key=figure_key)
     with right:
-        difference = (after.weights[head] - before.weights[head]).numpy()
-        peak = float(abs(difference).max()) or 1.0
-        figure = labelled_heatmap(difference, capture.tokens, capture.tokens, title="removed − original",
-                                  value_name="Δ weight", colorscale="RdBu_r", zmin=-peak, zmid=0.0, zmax=peak)
-        show_figure(figure, f"ablation-difference-L{layer}-H{head}", key="abl_difference")
+        difference = result.map_difference(layer, head).numpy()
+        show_figure(difference_map(difference, capture.tokens, capture.tokens, "removed − original"),
+                    f"ablation-difference-L{layer}-H{head}", key="abl_difference")
