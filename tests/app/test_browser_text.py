@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import submit, wait_for_app, wait_for_text
+from tests.browser import open_tab, submit, wait_for_app, wait_for_text
 from tests.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
@@ -39,3 +39,33 @@ def test_a_sentence_gives_maps_and_nothing_leaves_localhost(page, app_url, slug)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"text-page-{slug}.png"), full_page=True)
     assert page.external_requests == []
+
+
+def test_generation_ablation_and_ab_run_in_the_browser(page, app_url):
+    """SmolLM2 continues the text, loses three heads, reads the tired/wide pair: every flow draws, offline."""
+    page.goto(app_url)
+    wait_for_app(page)
+    page.get_by_label("Model", exact=True).click()
+    page.get_by_role("option", name=MODELS["smollm2"][0]).click()
+    wait_for_text(page, "[data-testid='stSidebar']", "llama ·")
+    wait_for_app(page)
+    open_tab(page, "Generation")
+    page.get_by_label("New tokens").fill("4")
+    page.get_by_role("button", name="Generate").click()
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "every step")
+    wait_for_text(page, "[data-testid='stMarkdown']", "Continuation")
+    wait_for_app(page)
+    assert "next-token probabilities at step 3" in page.inner_text("body") or _heatmap_count(page) >= 2
+    open_tab(page, "Ablation")
+    page.get_by_role("button", name="Run again without them").click()
+    wait_for_text(page, "[data-testid='stMetric']", "KL(original")
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "heads removed")
+    wait_for_app(page)
+    open_tab(page, "A/B")
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "B − A")
+    wait_for_app(page)
+    body = page.inner_text("body")
+    assert "matched in order" in body and "Traceback" not in body
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "text-page-ab.png"), full_page=True)
+    assert page.external_requests == [] and page.dialogs == []
