@@ -162,3 +162,27 @@ def dinov2_with_registers(registers: int = 4) -> Family:
         for k in ("image_size", "patch_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "mlp_ratio")
     })
     return Family("dinov2_registers", tf.Dinov2WithRegistersModel, config, plain.processor)
+
+
+def seq2seq_families() -> dict[str, Family]:
+    """Encoder-decoder families: BART, Marian and T5 (relative position bias in its scores), with LM heads."""
+    body = dict(vocab_size=100, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64)
+    return {
+        f.name: f
+        for f in (
+            Family("bart", tf.BartForConditionalGeneration, tf.BartConfig(**body), None),
+            Family("marian", tf.MarianMTModel, tf.MarianConfig(pad_token_id=0, decoder_start_token_id=0, **body),
+                   None),
+            Family("t5", tf.T5ForConditionalGeneration,
+                   tf.T5Config(vocab_size=100, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                               relative_attention_num_buckets=8, decoder_start_token_id=0), None),
+        )
+    }
+
+
+def seq2seq_inputs(seed: int = 0) -> dict[str, torch.Tensor]:
+    """A 9-token source and a 6-token decoder input."""
+    g = torch.Generator().manual_seed(seed)
+    return dict(input_ids=torch.randint(3, 100, (1, 9), generator=g),
+                decoder_input_ids=torch.randint(3, 100, (1, 6), generator=g))

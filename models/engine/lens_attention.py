@@ -80,6 +80,9 @@ def lens_attention(
     is dropped afterwards: the weights of a row then sum to less than 1, as in the model's own code.
     """
     sink_logits = kwargs.get("s_aux")  # (H,) or None
+    position_bias = kwargs.get("position_bias")  # T5: (1|B, H, Tq, Tk) relative positions, added like the mask
+    if position_bias is not None:  # folded into the mask, the recording keeps it as the scores' additive bias
+        attention_mask = position_bias if attention_mask is None else attention_mask + position_bias
     # query (B, H, Tq, d); key/value (B, H_kv, Tk, d): grouped-query heads share keys and values
     n_rep = query.shape[1] // key.shape[1]
     keys, values = key, value

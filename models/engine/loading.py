@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import sys
 import threading
 import time
 from contextlib import nullcontext
@@ -26,6 +27,7 @@ from transformers import (
     AutoConfig,
     AutoImageProcessor,
     AutoModel,
+    AutoModelForSeq2SeqLM,
     AutoTokenizer,
     CLIPVisionModel,
     PretrainedConfig,
@@ -33,7 +35,7 @@ from transformers import (
     Siglip2VisionModel,
     SiglipVisionModel,
 )
-from transformers.models.auto.modeling_auto import MODEL_MAPPING
+from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING, MODEL_MAPPING
 
 from models.engine.access import FOLDER_PREFIX, AccessError, AccessPolicy, download_refusal, folder_refusal
 from models.engine.lens_attention import LENS_ATTENTION
@@ -147,7 +149,10 @@ def _explain(name: str, error: BaseException, hub_unreachable: bool) -> str:
 
 
 def model_class(config: PretrainedConfig) -> type[PreTrainedModel] | type[AutoModel]:
-    """The class to load: the vision tower of image-text models, else the base model."""
+    """The class to load: the vision tower of image-text models, encoder-decoders with their LM head (to generate),
+    else the base model."""
+    if getattr(config, "is_encoder_decoder", False):
+        return AutoModelForSeq2SeqLM
     return VISION_TOWERS.get(config.model_type, AutoModel)
 
 
@@ -156,6 +161,10 @@ def reads_registry(config: PretrainedConfig) -> bool:
     cls = model_class(config)
     if cls is AutoModel:
         cls = MODEL_MAPPING.get(type(config), None)
+    elif cls is AutoModelForSeq2SeqLM:  # BART, Marian, T5 call the registry without declaring it
+        cls = MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING.get(type(config), None)
+        module = sys.modules.get(getattr(cls, "__module__", ""), None)
+        return bool(getattr(cls, "_supports_attention_backend", False) or hasattr(module, "ALL_ATTENTION_FUNCTIONS"))
     return bool(getattr(cls, "_supports_attention_backend", False))
 
 

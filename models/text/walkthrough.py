@@ -17,7 +17,7 @@ from models.engine.precision import float32_tolerance
 from models.engine.recording import LayerAttention, masked_softmax, pre_softmax
 
 # where families keep W^O, relative to the module that calls attention (or to its parent)
-_OWN_PROJECTIONS = ("o_proj", "out_proj", "c_proj", "dense")
+_OWN_PROJECTIONS = ("o_proj", "out_proj", "c_proj", "dense", "o")  # "o": T5
 _PARENT_PROJECTIONS = ("output.dense",)
 
 
