@@ -18,6 +18,7 @@ MODEL_ROOMS = {
     "mta": {"engine", "training"},
     "head": {"engine", "vision", "training"},
     "atlas": {"engine"},
+    "dates": {"engine", "training"},
     "training": set(),
 }
 # app/: the library rooms each page displays; shared.py (picker, captures, figure widgets) serves every page
