@@ -79,10 +79,19 @@ def date_example(date: datetime.date, order: str) -> DateExample:
     return DateExample(tuple(words), date.isoformat(), spans)
 
 
-def random_example(rng: random.Random) -> DateExample:
+def is_held_out(date: datetime.date) -> bool:
+    """Every tenth day is never trained on: test dates are dates the model has not seen."""
+    return date.toordinal() % 10 == 0
+
+
+def random_example(rng: random.Random, held_out: bool | None = None) -> DateExample:
+    """A random date between 1950 and 2049 in a random order; `held_out` picks from the test or training dates."""
     first = datetime.date(FIRST_YEAR, 1, 1).toordinal()
     last = datetime.date(LAST_YEAR, 12, 31).toordinal()
-    return date_example(datetime.date.fromordinal(rng.randint(first, last)), rng.choice(("dmy", "mdy")))
+    while True:
+        date = datetime.date.fromordinal(rng.randint(first, last))
+        if held_out is None or is_held_out(date) == held_out:
+            return date_example(date, rng.choice(("dmy", "mdy")))
 
 
 def vocabulary() -> list[str]:

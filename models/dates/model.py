@@ -1,0 +1,46 @@
+"""The dates model: a word-level tokenizer over the task's vocabulary and a small Marian encoder-decoder, both
+saved so that `from_pretrained(<folder>)` reads them like any model."""
+
+from __future__ import annotations
+
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import MarianConfig, MarianMTModel, PreTrainedTokenizerFast
+
+from models.dates.task import DateExample, vocabulary
+
+SPECIALS = ("<pad>", "</s>", "<unk>")  # pad also starts the decoder, as in Marian
+
+
+def date_tokenizer() -> PreTrainedTokenizerFast:
+    """Words (and the output's characters, written with spaces between them) to ids; EOS appended."""
+    vocab = {token: i for i, token in enumerate((*SPECIALS, *vocabulary()))}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+
+def source_text(example: DateExample) -> str:
+    return " ".join(example.words)
+
+
+def target_text(example: DateExample) -> str:
+    """The ISO date as the tokenizer reads it: one token per character."""
+    return " ".join(example.target)
+
+
+def read_target(tokenizer: PreTrainedTokenizerFast, ids) -> str:
+    """Generated ids back to "1999-03-21"."""
+    return tokenizer.decode(ids, skip_special_tokens=True).replace(" ", "")
+
+
+def date_model(tokenizer: PreTrainedTokenizerFast, dim: int = 64, layers: int = 2, heads: int = 4) -> MarianMTModel:
+    """A small Marian model built from its config (random weights), tied embeddings."""
+    config = MarianConfig(
+        vocab_size=len(tokenizer), decoder_vocab_size=len(tokenizer), d_model=dim, encoder_layers=layers,
+        decoder_layers=layers, encoder_attention_heads=heads, decoder_attention_heads=heads,
+        encoder_ffn_dim=4 * dim, decoder_ffn_dim=4 * dim, max_position_embeddings=32, pad_token_id=0,
+        eos_token_id=1, decoder_start_token_id=0, forced_eos_token_id=1, dropout=0.1, attention_dropout=0.0,
+        share_encoder_decoder_embeddings=True, scale_embedding=True,
+    )
+    return MarianMTModel(config)
