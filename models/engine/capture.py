@@ -86,13 +86,18 @@ class AttentionCapture:
     def nbytes(self) -> int:
         """Bytes its tensors hold, counting the scores each layer computes (and keeps) on first use."""
         total = sum(a.nbytes for a in (self.hidden, self.pixels) if a is not None)
-        for layer in (*self.layers, *((self.pooling,) if self.pooling is not None else ())):
-            tensors = (layer.weights, layer.stored_scores, layer.mask, layer.query, layer.key, layer.value,
-                       layer.context, layer.bias, layer.sink, layer.__dict__.get("scores"))
-            total += sum(t.nbytes for t in tensors if t is not None)
-            if layer.exposes_scores and "scores" not in layer.__dict__ and layer.stored_scores is None:
-                total += layer.weights.nbytes  # recomputed on first use, then kept
-        return total
+        return total + sum(layer_nbytes(layer)
+                           for layer in (*self.layers, *((self.pooling,) if self.pooling is not None else ())))
+
+
+def layer_nbytes(layer: LayerAttention) -> int:
+    """Bytes one recorded layer holds, counting the scores it computes (and keeps) on first use."""
+    tensors = (layer.weights, layer.stored_scores, layer.mask, layer.query, layer.key, layer.value,
+               layer.context, layer.bias, layer.sink, layer.__dict__.get("scores"))
+    total = sum(t.nbytes for t in tensors if t is not None)
+    if layer.exposes_scores and "scores" not in layer.__dict__ and layer.stored_scores is None:
+        total += layer.weights.nbytes  # recomputed on first use, then kept
+    return total
 
 
 def token_label(text: str) -> str:
