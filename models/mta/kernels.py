@@ -6,8 +6,12 @@ Three blocks on top of ordinary attention, each a small module you can use on it
   scores, so one weight can depend on several query and key tokens. Pre-softmax (default):
   Softmax(Mask_-inf(Conv2d(Mask_0(scores)))); post-softmax: Mask_0(Conv2d(Softmax(Mask_-inf(scores)))).
   Queries look only backwards (c_q - 1 zero rows on top); keys are padded left, right or both.
-- head mixing: within groups of c_h heads, each map becomes a learned mix of the group's maps.
-- group normalisation per head, scaled by (1 - lambda), lambda = 0.8 - 0.6 exp(-0.3 layer).
+- head mixing: within groups of c_h heads, each map becomes a learned mix of the group's maps, before
+  softmax (scores) or after it (weights).
+- group normalisation per head (one gain shared by all heads), optionally scaled by (1 - lambda),
+  lambda = 0.8 - 0.6 exp(-0.3 layer).
+
+Parameters are laid out as in the official code (facebookresearch/RAM, projects/mta/mta_transformer.py).
 
 Every block starts at identity, so an untrained MTA layer is exactly standard attention.
 """
@@ -45,6 +49,15 @@ def identity_kernel(heads: int, c_q: int, c_k: int, query_padding: QueryPadding 
     return kernel
 
 
+def convolve(x: torch.Tensor, kernel: torch.Tensor, query_padding: QueryPadding = "backward",
+             key_padding: KeyPadding = "both") -> torch.Tensor:
+    """Each head's (Tq, Tk) plane of x (B, H, Tq, Tk) convolved with its kernel (H, c_q, c_k), zero-padded so the
+    shape is kept. The official `mta_kernel` (H, 1, c_q, c_k) is kernel[:, None]: the same grouped conv."""
+    heads, c_q, c_k = kernel.shape
+    weight = kernel.to(x)[:, None]  # (H, 1, c_q, c_k): one kernel per head (grouped conv)
+    return F.conv2d(F.pad(x, _pads(c_q, c_k, query_padding, key_padding)), weight, groups=heads)
+
+
 def key_query_convolution(
     scores: torch.Tensor,
     kernel: torch.Tensor,
@@ -57,31 +70,29 @@ def key_query_convolution(
     """Attention weights from scores convolved per head over the (query, key) plane.
 
     scores: (B, H, Tq, Tk) scaled q.k; kernel: (H, c_q, c_k); allowed: (Tq, Tk) bool, True where a
-    query may attend a key (None: everywhere) -> weights (B, H, Tq, Tk), rows sum to 1.
+    query may attend a key (None: everywhere) -> weights (B, H, Tq, Tk), rows sum to 1 (pre-softmax).
     """
-    heads, c_q, c_k = kernel.shape
-    pad = _pads(c_q, c_k, query_padding, key_padding)
-    weight = kernel.to(scores)[:, None]  # (H, 1, c_q, c_k): one kernel per head (grouped conv)
     if pre_softmax:
         x = scores if allowed is None else scores.masked_fill(~allowed, 0.0)  # Mask_0
-        x = F.conv2d(F.pad(x, pad), weight, groups=heads)  # (B, H, Tq, Tk)
+        x = convolve(x, kernel, query_padding, key_padding)
         if allowed is not None:
             x = x.masked_fill(~allowed, float("-inf"))  # Mask_-inf
         return torch.softmax(x, dim=-1)
     x = scores if allowed is None else scores.masked_fill(~allowed, float("-inf"))
-    x = F.conv2d(F.pad(torch.softmax(x, dim=-1), pad), weight, groups=heads)
+    x = convolve(torch.softmax(x, dim=-1), kernel, query_padding, key_padding)
     return x if allowed is None else x.masked_fill(~allowed, 0.0)
 
 
 def head_mixing(maps: torch.Tensor, mixing: torch.Tensor) -> torch.Tensor:
     """Mix heads within groups: maps (B, H, Tq, Tk), mixing (H / c_h, c_h, c_h) -> (B, H, Tq, Tk).
 
-    Output head i of group g = sum_j mixing[g, i, j] * input head j of group g.
+    Laid out as the official `_head_convolution`: output head o of group g = sum_j mixing[g, j, o] * input
+    head j of group g. A linear layer over all heads (`wpsm`, `wposm`, weight (out, in)) is weight.T[None].
     """
     b, h, tq, tk = maps.shape
     groups, c_h, _ = mixing.shape
     grouped = maps.view(b, groups, c_h, tq, tk)  # (B, G, c_h, Tq, Tk)
-    return torch.einsum("gij,bgjqk->bgiqk", mixing.to(maps), grouped).reshape(b, h, tq, tk)
+    return torch.einsum("gjo,bgjqk->bgoqk", mixing.to(maps), grouped).reshape(b, h, tq, tk)
 
 
 def depth_scale(layer_index: int) -> float:
@@ -90,25 +101,38 @@ def depth_scale(layer_index: int) -> float:
 
 
 class HeadGroupNorm(nn.Module):
-    """RMS normalisation of each head's output with a per-head gain, times the depth scale."""
+    """RMS normalisation of each head's output with one gain shared by all heads (the official RMSNorm(head_dim)),
+    times the depth scale when `rescale` (the official `layer_norm_rescale`)."""
 
-    def __init__(self, heads: int, head_dim: int, layer_index: int, eps: float = 1e-5):
+    def __init__(self, head_dim: int, layer_index: int, rescale: bool = False, eps: float = 1e-5):
         super().__init__()
-        self.gain = nn.Parameter(torch.ones(heads, head_dim))
-        self.scale = depth_scale(layer_index)
+        self.weight = nn.Parameter(torch.ones(head_dim))
+        self.scale = depth_scale(layer_index) if rescale else 1.0
         self.eps = eps
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         """context (B, T, H, d) -> the same shape, each head normalised on its own."""
         rms = context.pow(2).mean(-1, keepdim=True).add(self.eps).rsqrt()
-        return context * rms * self.gain * self.scale
+        return context * rms * self.weight * self.scale
+
+
+def rotary(x: torch.Tensor, theta: float) -> torch.Tensor:
+    """Rotary position embedding of queries or keys x (B, H, T, d): pairs (2i, 2i + 1) turned by t * theta^(-2i/d)."""
+    t, d = x.shape[-2], x.shape[-1]
+    frequencies = theta ** (-torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d)  # (d / 2,)
+    angles = torch.arange(t, device=x.device, dtype=torch.float32)[:, None] * frequencies  # (T, d / 2)
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    even, odd = x[..., 0::2], x[..., 1::2]
+    return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
 
 
 class MTAttention(nn.Module):
-    """A causal self-attention layer with Multi-Token Attention; identity-initialised blocks.
+    """A causal self-attention layer with Multi-Token Attention; every MTA block starts at identity.
 
-    kernel=(c_q, c_k) turns the key-query convolution on; mix_heads=c_h turns head mixing on;
-    group_norm adds the per-head normalisation. With none of them it is standard attention.
+    kernel=(c_q, c_k): key-query convolution before softmax; post_kernel: after softmax (both: the combined
+    form); pre_mixing: a linear mix of all heads' scores before softmax (official `pre_sm_linear_head`);
+    mix_heads=c_h: head convolution after softmax (official `head_kernel_size`); group_norm: the shared per-head
+    RMS norm, with `rescale` its depth scaling. With none of them it is standard attention.
     """
 
     def __init__(
@@ -117,37 +141,71 @@ class MTAttention(nn.Module):
         heads: int,
         layer_index: int = 0,
         kernel: tuple[int, int] | None = None,
-        pre_softmax: bool = True,
+        post_kernel: tuple[int, int] | None = None,
         key_padding: KeyPadding = "both",
+        pre_mixing: bool = False,
         mix_heads: int | None = None,
         group_norm: bool = False,
+        rescale: bool = False,
+        rope_theta: float | None = None,
+        dropout: float = 0.0,
     ):
         super().__init__()
         self.heads, self.head_dim = heads, dim // heads
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)
         self.out = nn.Linear(dim, dim, bias=False)
-        self.pre_softmax, self.key_padding = pre_softmax, key_padding
-        self.kernel = None if kernel is None else nn.Parameter(identity_kernel(heads, *kernel, "backward", key_padding))
+        self.key_padding, self.rope_theta, self.dropout = key_padding, rope_theta, dropout
+
+        def identity(size):
+            return None if size is None else nn.Parameter(identity_kernel(heads, *size, "backward", key_padding))
+
+        self.kernel, self.post_kernel = identity(kernel), identity(post_kernel)
+        self.pre_mixing = nn.Parameter(torch.eye(heads)) if pre_mixing else None  # (out, in), as nn.Linear
         self.mixing = None if mix_heads is None else nn.Parameter(torch.eye(mix_heads).repeat(heads // mix_heads, 1, 1))
-        self.norm = HeadGroupNorm(heads, self.head_dim, layer_index) if group_norm else None
+        self.norm = HeadGroupNorm(self.head_dim, layer_index, rescale) if group_norm else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, T, C) -> (output (B, T, C), attention weights (B, H, T, T))."""
         b, t, c = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, d)
+        if self.rope_theta is not None:
+            q, k = rotary(q, self.rope_theta), rotary(k, self.rope_theta)
         scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)  # (B, H, T, T)
         causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
         if self.kernel is not None:
-            weights = key_query_convolution(scores, self.kernel, causal, pre_softmax=self.pre_softmax,
-                                            key_padding=self.key_padding)
-        else:
-            weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
+            scores = convolve(scores.masked_fill(~causal, 0.0), self.kernel, "backward", self.key_padding)
+        if self.pre_mixing is not None:
+            scores = head_mixing(scores, self.pre_mixing.T[None])
+        weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
+        if self.post_kernel is not None:
+            weights = convolve(weights, self.post_kernel, "backward", self.key_padding).masked_fill(~causal, 0.0)
         if self.mixing is not None:
-            weights = head_mixing(weights, self.mixing)  # after softmax
+            weights = head_mixing(weights, self.mixing)
+        weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v).transpose(1, 2)  # (B, T, H, d)
         if self.norm is not None:
             context = self.norm(context)
         return self.out(context.reshape(b, t, c)), weights
+
+
+def from_official(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An official `Attention` state dict (wq, wk, wv, wo, mta_kernel, mta_kernel_after_sm, wpsm, head_kernel or
+    wposm, subln) as MTAttention's, so a kernel trained by the official code loads here unchanged."""
+    ours = {"qkv.weight": torch.cat([state["wq.weight"], state["wk.weight"], state["wv.weight"]]),
+            "out.weight": state["wo.weight"]}
+    if "mta_kernel" in state:
+        ours["kernel"] = state["mta_kernel"][:, 0]  # (H, 1, c_q, c_k) -> (H, c_q, c_k)
+    if "mta_kernel_after_sm" in state:
+        ours["post_kernel"] = state["mta_kernel_after_sm"][:, 0]
+    if "wpsm.weight" in state:
+        ours["pre_mixing"] = state["wpsm.weight"]
+    if "head_kernel" in state:
+        ours["mixing"] = state["head_kernel"]
+    if "wposm.weight" in state:
+        ours["mixing"] = state["wposm.weight"].T[None]  # one group of every head
+    if "subln.weight" in state:
+        ours["norm.weight"] = state["subln.weight"]
+    return ours
 
 
 KernelPreset = Literal["identity", "box", "diagonal", "key window"]

@@ -1,11 +1,14 @@
 """The MTA paper's toy task: find the one block of letters that holds both query letters.
 
-An example is blocks of N random letters separated by '.', then '#', the L query letters and
-'='; exactly one block holds every query letter, and the answer is that block ("all"), or its
-first or last letter. Attention with one query and one key at a time struggles: it must match two
-letters at once. A key-query convolution can look at neighbouring keys together.
+An example is blocks of N random letters separated by '.', then '#' and the L query letters; exactly one
+block holds every query letter, and the answer is that block ("all"), or its first or last letter. Attention
+with one query and one key at a time struggles: it must match two letters at once. A key-query convolution
+can look at neighbouring keys together.
 
-    ab.cd.ef#cd=  ->  cd   (N = 2, 3 blocks, L = 2, variant "all")
+Tokens are laid out as in the official code (facebookresearch/RAM, projects/mta/toy_task): a beginning
+token, the prompt, the answer and an end token; the loss is on the answer and the end token only.
+
+    ^ab.cd.ef#dc  ->  cd$   (N = 2, 3 blocks, L = 2, variant "all"; ^ and $ are BOS and EOS)
 """
 
 from __future__ import annotations
@@ -18,15 +21,15 @@ from typing import Literal
 import torch
 
 LETTERS = string.ascii_lowercase
-SEPARATOR, QUERY, ANSWER, PAD = ".", "#", "=", "_"
-VOCAB = (PAD, SEPARATOR, QUERY, ANSWER, *LETTERS)
+SEPARATOR, QUERY, BOS, EOS, PAD = ".", "#", "^", "$", "_"
+VOCAB = (PAD, BOS, EOS, SEPARATOR, QUERY, *LETTERS)
 TOKEN_ID = {token: i for i, token in enumerate(VOCAB)}
 Variant = Literal["all", "first", "last"]
 
 
 @dataclass(frozen=True)
 class ToyTask:
-    """Sizes of the task: the paper uses N = 5 or 8, L = 2 and sequences of 319 tokens."""
+    """Sizes of the task: the paper uses N = 5 or 8, L = 2 and 52 blocks (319 characters)."""
 
     block_size: int = 5  # N
     blocks: int = 10  # the answer block and its distractors
@@ -35,7 +38,7 @@ class ToyTask:
 
     @property
     def prompt_length(self) -> int:
-        return self.blocks * (self.block_size + 1) - 1 + 1 + self.query_letters + 1  # blocks, '#', letters, '='
+        return 1 + self.blocks * (self.block_size + 1) - 1 + 1 + self.query_letters  # BOS, blocks, '#', letters
 
     @property
     def answer_length(self) -> int:
@@ -43,21 +46,27 @@ class ToyTask:
 
     @property
     def sequence_length(self) -> int:
-        return self.prompt_length + self.answer_length
+        return self.prompt_length + self.answer_length + 1  # + EOS
+
+    def block_start(self, block: int) -> int:
+        """Position of the first letter of block `block` in the tokens."""
+        return 1 + block * (self.block_size + 1)
 
 
 def make_example(task: ToyTask, rng: random.Random) -> tuple[str, str, int]:
-    """(prompt, answer, index of the answer block): exactly one block holds all query letters."""
+    """(prompt, answer, index of the answer block): distinct blocks, exactly one holds all query letters."""
     n, count = task.block_size, task.blocks
-    blocks = ["".join(rng.sample(LETTERS, n)) for _ in range(count)]
-    target = rng.randrange(count)
-    query = rng.sample(blocks[target], task.query_letters)
-    for i in range(count):  # no distractor may also hold every query letter
-        while i != target and all(letter in blocks[i] for letter in query):
-            blocks[i] = "".join(rng.sample(LETTERS, n))
-    block = blocks[target]
-    answer = {"all": block, "first": block[0], "last": block[-1]}[task.variant]
-    return SEPARATOR.join(blocks) + QUERY + "".join(query) + ANSWER, answer, target
+    target_block = "".join(rng.sample(LETTERS, n))
+    query = rng.sample(target_block, task.query_letters)
+    blocks = {target_block}
+    while len(blocks) < count:  # distractors never hold every query letter (as the official generator)
+        sample = rng.sample(LETTERS, n)
+        if not set(query) <= set(sample):
+            blocks.add("".join(sample))
+    order = sorted(blocks)
+    rng.shuffle(order)
+    answer = {"all": target_block, "first": target_block[0], "last": target_block[-1]}[task.variant]
+    return SEPARATOR.join(order) + QUERY + "".join(query), answer, order.index(target_block)
 
 
 def encode(text: str) -> list[int]:
@@ -68,14 +77,37 @@ def decode(ids: list[int] | torch.Tensor) -> str:
     return "".join(VOCAB[int(i)] for i in ids)
 
 
-def make_batch(task: ToyTask, rng: random.Random, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(tokens (B, T), targets (B, T)): next-token targets, -100 everywhere but the answer positions."""
-    rows = [make_example(task, rng) for _ in range(size)]
-    tokens = torch.tensor([encode(prompt + answer) for prompt, answer, _ in rows])  # (B, T)
+def example_tokens(prompt: str, answer: str) -> list[int]:
+    """BOS, prompt, answer, EOS as token ids."""
+    return encode(BOS + prompt + answer + EOS)
+
+
+def make_examples(task: ToyTask, rng: random.Random, size: int, exclude: set[str] | None = None) -> torch.Tensor:
+    """`size` examples as tokens (size, T), uint8, no two with the same prompt, none whose prompt is in
+    `exclude` (which is updated): a fixed training set disjoint from the test set, as the official data."""
+    seen = set() if exclude is None else exclude
+    rows = []
+    while len(rows) < size:
+        prompt, answer, _ = make_example(task, rng)
+        if prompt not in seen:
+            seen.add(prompt)
+            rows.append(example_tokens(prompt, answer))
+    return torch.tensor(rows, dtype=torch.uint8)
+
+
+def training_targets(task: ToyTask, tokens: torch.Tensor) -> torch.Tensor:
+    """Next-token targets (B, T) for tokens (B, T): the answer and EOS, -100 (no loss) everywhere else."""
+    tokens = tokens.long()
     targets = torch.full_like(tokens, -100)
-    start = task.prompt_length  # the first answer token is predicted from the '=' position
-    targets[:, start - 1 : start - 1 + task.answer_length] = tokens[:, start : start + task.answer_length]
-    return tokens, targets
+    start = task.prompt_length  # the first answer token is predicted from the last query letter
+    targets[:, start - 1 : -1] = tokens[:, start:]
+    return targets
+
+
+def make_batch(task: ToyTask, rng: random.Random, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tokens (B, T), targets (B, T)) for `size` new random examples."""
+    tokens = make_examples(task, rng, size).long()
+    return tokens, training_targets(task, tokens)
 
 
 class PromptError(ValueError):
@@ -85,10 +117,10 @@ class PromptError(ValueError):
 def parse_prompt(task: ToyTask, text: str) -> tuple[str, int]:
     """A typed prompt checked against the task's shape -> (prompt, index of the block holding the query).
 
-    Accepts "abcde.fghij.…#xy" with or without the final '='; the model's positions are fixed, so the
-    number of blocks and letters per block must match the ones it was trained on.
+    Accepts "abcde.fghij.…#xy"; the models were trained on one length, so the number of blocks and letters
+    per block must match the ones they were trained on.
     """
-    text = text.strip().lower().removesuffix(ANSWER)
+    text = text.strip().lower()
     if text.count(QUERY) != 1:
         raise PromptError(f"Write the blocks, then one '{QUERY}' and the {task.query_letters} query letters.")
     body, query = text.split(QUERY)
@@ -101,5 +133,4 @@ def parse_prompt(task: ToyTask, text: str) -> tuple[str, int]:
     holding = [i for i, b in enumerate(blocks) if all(ch in b for ch in query)]
     if len(holding) != 1:
         raise PromptError(f"Exactly one block must hold every query letter; here {len(holding)} do.")
-    return body + QUERY + query + ANSWER, holding[0]
-
+    return body + QUERY + query, holding[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from models.engine.precision import float32_tolerance
-from tests.apptest import open_view, rerun, start_app
+from tests.apptest import heatmap_values, open_view, rerun, start_app
 
 
 @pytest.fixture
@@ -18,21 +17,12 @@ def app():
     return start_app("app_pages/mta.py")
 
 
-def _z(spec: dict) -> np.ndarray:
-    """A heatmap's values from its plotly spec (a base64 typed array or nested lists)."""
-    z = spec["data"][0]["z"]
-    if isinstance(z, dict):
-        values = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"])
-        return values.reshape([int(n) for n in str(z["shape"]).split(",")])
-    return np.array(z, dtype=float)
-
-
 def _maps(at: AppTest) -> tuple[np.ndarray, np.ndarray]:
     """(standard, MTA) values of the two maps, decoded from the plotly specs; NaN where masked."""
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     standard = next(s for s in specs if s["layout"].get("title", {}).get("text", "").startswith("standard"))
     convolved = next(s for s in specs if s["layout"].get("title", {}).get("text", "").startswith("MTA"))
-    return _z(standard), _z(convolved)
+    return heatmap_values(standard), heatmap_values(convolved)
 
 
 def test_the_page_says_the_kernels_were_not_learned_and_draws_both_maps(app):
@@ -80,7 +70,29 @@ def test_the_toy_tab_shows_both_trained_models_their_answers_and_the_learned_ker
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in app.get("plotly_chart")]
     assert any(t.startswith("baseline · layer") for t in titles) and any(t.startswith("mta · layer") for t in titles)
     assert sum(t.startswith("layer ") for t in titles) == 4  # the MTA model's kernels, one figure per layer
-    assert any("Error rates" in e.label for e in app.expander)
+    assert any("Three rates" in e.label for e in app.expander)
+    curves = [c for c in app.get("plotly_chart") if "error, located, copied" in
+              json.loads(c.proto.spec)["layout"]["title"]["text"]]
+    assert len(curves) == 2  # one figure per model, a line per seed and rate
+    assert len(json.loads(curves[0].proto.spec)["data"]) == 3 * 3
+
+
+def test_the_toy_tab_opens_on_a_test_example_typical_of_both_models_and_says_so(app):
+    from models.mta.toy_experiment import held_out_examples, shipped_runs
+    from models.mta.toy_model import answer_outcomes, load_toy_model
+
+    _open_toy(app)
+    shown = app.number_input(key="toy_example").value
+    assert any(f"Test example {shown} is shown first" in c.value for c in app.caption)
+    runs = shipped_runs()
+    seed = app.selectbox(key="toy_seed").value
+    outcomes = []
+    for name in (f"baseline-seed{seed}", f"mta-seed{seed}"):
+        model, task = load_toy_model(runs[name])
+        outcomes.append(answer_outcomes(model, task, held_out_examples(task)))
+    for model in outcomes:  # the example shown: each model's most frequent outcome, and the first such example
+        assert model[shown] == max(set(model), key=model.count)
+    assert not any(all(model[i] == max(set(model), key=model.count) for model in outcomes) for i in range(shown))
 
 
 def test_a_typed_prompt_is_answered_and_a_bad_one_explained(app):

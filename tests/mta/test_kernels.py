@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+from torch.nn import functional as F
 
 from models.mta.kernels import (
     MTAttention,
     depth_scale,
+    from_official,
     head_mixing,
     identity_kernel,
     key_query_convolution,
@@ -40,6 +44,85 @@ def test_identity_head_mixing_is_the_identity():
     torch.testing.assert_close(head_mixing(SCORES, mixing), SCORES)
     swap = torch.tensor([[0.0, 1.0], [1.0, 0.0]]).repeat(H // 2, 1, 1)
     torch.testing.assert_close(head_mixing(SCORES, swap)[:, 0], SCORES[:, 1])
+
+
+def test_head_mixing_reads_its_matrix_as_the_official_head_convolution():
+    mixing = torch.zeros(H // 2, 2, 2)
+    mixing[:, 0, 1] = 1.0  # official: output head 1 of each pair takes input head 0
+    mixed = head_mixing(SCORES, mixing)
+    torch.testing.assert_close(mixed[:, 1], SCORES[:, 0])
+    assert (mixed[:, 0] == 0).all()
+
+
+def _official_attention(state: dict, x: torch.Tensor, heads: int, layer_id: int, rescale: bool) -> torch.Tensor:
+    """The official MTA attention forward (facebookresearch/RAM projects/mta/mta_transformer.py, Attention.forward
+    with use_mta, no RoPE, no dropout), written out from its code with its parameter names and layouts."""
+    b, t, dim = x.shape
+    d = dim // heads
+    xq, xk, xv = (F.linear(x, state[f"{n}.weight"]).view(b, t, heads, d).transpose(1, 2) for n in ("wq", "wk", "wv"))
+    mask = torch.triu(torch.full((t, t), float("-inf")), diagonal=1).repeat(b, heads, 1, 1)
+    scores = xq @ xk.transpose(2, 3) * d ** -0.5
+
+    def mta_convolution(scores, kernel):
+        scores = scores.clone()
+        scores[mask == float("-inf")] = 0
+        _, head_kernel_size, qdim, kdim = kernel.shape
+        padded = F.pad(scores, ((kdim - 1) // 2, (kdim - 1) // 2, qdim - 1, 0), value=0.0)
+        return F.conv2d(padded, kernel, padding=0, groups=heads // head_kernel_size)
+
+    if "mta_kernel" in state:
+        scores = mta_convolution(scores, state["mta_kernel"])
+    if "wpsm.weight" in state:
+        scores = F.linear(scores.transpose(1, -1), state["wpsm.weight"]).transpose(1, -1)
+    scores = F.softmax(scores + mask, dim=-1)
+    if "mta_kernel_after_sm" in state:
+        scores = mta_convolution(scores, state["mta_kernel_after_sm"])
+        scores = torch.where(mask == float("-inf"), 0.0, scores)
+    if "head_kernel" in state:
+        kernel = state["head_kernel"]
+        groups, size = kernel.shape[0], kernel.shape[1]
+        grouped = scores.reshape(b, groups, size, t, -1)
+        new = torch.empty_like(grouped)
+        for i in range(groups):
+            new[:, i] = torch.matmul(grouped[:, i].transpose(1, -1), kernel[i]).transpose(1, -1)
+        scores = new.reshape(b, heads, t, -1)
+    elif "wposm.weight" in state:
+        scores = F.linear(scores.transpose(1, -1), state["wposm.weight"]).transpose(1, -1)
+    output = (scores @ xv).transpose(1, 2)  # B S H D
+    if "subln.weight" in state:
+        output = output * torch.rsqrt(output.pow(2).mean(-1, keepdim=True) + 1e-5) * state["subln.weight"]
+        if rescale:
+            output = output * (1 - (0.8 - 0.6 * math.exp(-0.3 * layer_id)))
+    return F.linear(output.reshape(b, t, dim), state["wo.weight"])
+
+
+OFFICIAL_FORMS = {  # the official forms: (extra parameters as the official code shapes them, MTAttention arguments)
+    "pre-softmax (toy)": ({"mta_kernel": (H, 1, 2, 9)}, {"kernel": (2, 9)}),
+    "pre-softmax + head mixing before softmax (LM)": (
+        {"mta_kernel": (H, 1, 2, 5), "wpsm.weight": (H, H)}, {"kernel": (2, 5), "pre_mixing": True}),
+    "pre + post combined + head convolution + group norm": (
+        {"mta_kernel": (H, 1, 2, 5), "mta_kernel_after_sm": (H, 1, 3, 3), "head_kernel": (H // 2, 2, 2),
+         "subln.weight": (8,)}, {"kernel": (2, 5), "post_kernel": (3, 3), "mix_heads": 2, "group_norm": True}),
+    "post-softmax linear head + rescaled group norm": (
+        {"mta_kernel_after_sm": (H, 1, 2, 3), "wposm.weight": (H, H), "subln.weight": (8,)},
+        {"post_kernel": (2, 3), "mix_heads": H, "group_norm": True, "rescale": True}),
+}
+
+
+@pytest.mark.parametrize("form", list(OFFICIAL_FORMS))
+def test_official_weights_load_and_give_the_official_output(form):
+    shapes, arguments = OFFICIAL_FORMS[form]
+    dim, layer_id = 32, 2
+    generator = torch.Generator().manual_seed(3)
+    state = {f"{n}.weight": torch.randn(dim, dim, generator=generator) * dim ** -0.5 for n in ("wq", "wk", "wv", "wo")}
+    state |= {name: torch.randn(shape, generator=generator) for name, shape in shapes.items()}
+    ours = MTAttention(dim, H, layer_id, **arguments)
+    ours.load_state_dict(from_official(state))
+    x = torch.randn(2, 11, dim, generator=generator)
+    expected = _official_attention(state, x, H, layer_id, arguments.get("rescale", False))
+    with torch.no_grad():
+        output, _ = ours(x)
+    assert_close32(output, expected, scale=expected.abs().max().item(), terms=dim * 11)
 
 
 @pytest.mark.parametrize("pre_softmax", [True, False])
@@ -77,7 +160,7 @@ def test_depth_scale_follows_the_paper():
 def test_an_untrained_mta_layer_is_standard_attention():
     torch.manual_seed(1)
     plain = MTAttention(32, 4)
-    mta = MTAttention(32, 4, kernel=(2, 9), mix_heads=2)
+    mta = MTAttention(32, 4, kernel=(2, 9), post_kernel=(2, 3), pre_mixing=True, mix_heads=2)
     mta.load_state_dict(plain.state_dict(), strict=False)
     x = torch.randn(2, 11, 32)
     out_plain, w_plain = plain(x)

@@ -1,4 +1,5 @@
-"""models.mta.toy_experiment: one command trains both models over seeds; the shipped results are reproducible."""
+"""models.mta.toy_experiment: one command trains both models over seeds, a cut run resumes, the shipped results
+are reproducible."""
 
 from __future__ import annotations
 
@@ -6,41 +7,80 @@ import json
 import statistics
 
 import pytest
+import torch
 
-from models.mta.toy_experiment import SHIPPED, main, results_markdown, shipped_runs, summary
-from models.mta.toy_model import error_rate, load_toy_model
+from models.mta.toy_experiment import (
+    SHIPPED,
+    held_out_examples,
+    learning_curve,
+    main,
+    results_markdown,
+    shipped_runs,
+    summary,
+    toy_data,
+)
+from models.mta.toy_model import RATES, answer_rates, load_toy_model
 from models.mta.toy_task import ToyTask
+
+SMALL = ["--block-size", "3", "--blocks", "3", "--dim", "16", "--layers", "1", "--train-examples", "300",
+         "--warmup", "5", "--lr", "1e-3", "--eval-every", "10"]
 
 
 def test_one_command_trains_both_models_on_every_seed(tmp_path):
-    results = main(["--out", str(tmp_path), "--block-size", "3", "--blocks", "3", "--steps", "20", "--seeds", "0", "1",
-                    "--dim", "16", "--layers", "1", "--eval-every", "10", "--workers", "2"])
+    results = main(["--out", str(tmp_path), "--steps", "20", "--seeds", "0", "1", "--workers", "2", *SMALL])
     runs = sorted((r["model"], r["seed"]) for r in results)
     assert runs == [("baseline", 0), ("baseline", 1), ("mta", 0), ("mta", 1)]
     assert set(shipped_runs(tmp_path)) == {"baseline-seed0", "baseline-seed1", "mta-seed0", "mta-seed1"}
-    for result in results:  # every checkpoint reloads to the error rate that was reported for it
+    _, test = toy_data(ToyTask(3, 3), 300, tmp_path / "data")
+    assert torch.equal(test, held_out_examples(ToyTask(3, 3)))
+    for result in results:  # every checkpoint reloads to the rates that were reported for it
         model, task = load_toy_model(tmp_path / f"{result['model']}-seed{result['seed']}")
-        assert error_rate(model, task) == result["error"]
-        log = [json.loads(line) for line in (tmp_path / f"{result['model']}-seed{result['seed']}" / "log.jsonl")
-               .read_text().splitlines()]
-        assert [row["step"] for row in log] == [10, 20]
+        assert answer_rates(model, task, test) == {rate: result[rate] for rate in RATES}
+        log = learning_curve(tmp_path / f"{result['model']}-seed{result['seed']}")
+        assert [row["step"] for row in log] == [10, 20] and set(RATES) <= set(log[0])
     assert json.loads((tmp_path / "results.json").read_text()) == results
     table = (tmp_path / "results.md").read_text()
-    assert "| Transformer |" in table and "| MTA |" in table and "python -m models.mta.toy_experiment --out" in table
+    assert "| Transformer | copied |" in table and "| MTA | error |" in table
+    assert "python -m models.mta.toy_experiment --out" in table
+
+
+def test_a_cut_run_resumes_where_it_stopped_and_a_finished_one_is_kept(tmp_path):
+    """30 steps straight, or 20 steps (as a run cut there leaves its state) then --resume to 30: the same model."""
+    args = ["--seeds", "0", "--models", "mta", "--workers", "1", "--checkpoint-every", "20", *SMALL]
+    straight = main(["--out", str(tmp_path / "straight"), "--steps", "30", *args])[0]
+    cut = tmp_path / "cut"
+    main(["--out", str(cut), "--steps", "20", *args])
+    (cut / "mta-seed0" / "model.safetensors").unlink()  # only the saved state is left, as after a cut
+    resumed = main(["--out", str(cut), "--steps", "30", "--resume", *args])[0]
+    assert resumed["run"]["steps"] == 30
+    assert {rate: resumed[rate] for rate in RATES} == {rate: straight[rate] for rate in RATES}
+    assert learning_curve(cut / "mta-seed0") == [
+        {**row, "seconds": pytest.approx(row["seconds"], abs=60)} for row in learning_curve(tmp_path / "straight"
+                                                                                          / "mta-seed0")]
+    straight_model, _ = load_toy_model(tmp_path / "straight" / "mta-seed0")
+    resumed_model, _ = load_toy_model(cut / "mta-seed0")
+    for name, value in straight_model.state_dict().items():
+        assert torch.equal(resumed_model.state_dict()[name], value), name
+    kept = main(["--out", str(cut), "--steps", "30", "--resume", *args])[0]
+    assert kept == resumed  # finished with these settings: kept, not retrained
 
 
 def test_summary_is_mean_and_sample_std_in_percent():
-    results = [{"model": "mta", "error": e, "seed": i, "steps_per_second": 1.0} for i, e in enumerate((0.1, 0.3, 0.2))]
+    results = [{"model": "mta", "error": e, "located": 1.0, "copied": 1.0, "seed": i, "seconds": 60.0,
+                "steps_per_second": 1.0} for i, e in enumerate((0.1, 0.3, 0.2))]
     mean, std = summary(results)["mta"]
     assert mean == pytest.approx(20.0) and std == pytest.approx(statistics.stdev([10, 30, 20]))
     table = results_markdown(results, ToyTask(5, 8), "cmd")
-    assert "| MTA | 10.0 / 30.0 / 20.0 | 20.0 ± 10.0 | 0.1 ± 0.1 |" in table  # the paper's N = 5 "all" figure
+    assert "| MTA | error | 10.0 / 30.0 / 20.0 | 20.0 ± 10.0 | 0.1 ± 0.1 |" in table  # the paper's N = 5 "all"
+    assert "| MTA | copied | 100.0 / 100.0 / 100.0 | 100.0 ± 0.0 | — |" in table
 
 
-def test_the_shipped_checkpoints_give_the_error_rates_the_readme_quotes():
+def test_the_shipped_checkpoints_give_the_rates_the_readme_quotes():
     results = json.loads((SHIPPED / "results.json").read_text())
     runs = shipped_runs()
     assert len(runs) == len(results) == 6
+    test = held_out_examples(ToyTask(**results[0]["run"]["task"]))
     for result in results:
         model, task = load_toy_model(runs[f"{result['model']}-seed{result['seed']}"])
-        assert error_rate(model, task) == result["error"]
+        assert answer_rates(model, task, test) == {rate: result[rate] for rate in RATES}
+        assert learning_curve(runs[f"{result['model']}-seed{result['seed']}"])[-1]["step"] == result["run"]["steps"]

@@ -1,0 +1,25 @@
+"""Learning curves: one line per run and quantity, drawn from a training log."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+
+DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def learning_curves(logs: Mapping[str, Sequence[Mapping[str, float]]], quantities: Sequence[str], title: str,
+                    percent: bool = True) -> go.Figure:
+    """logs: run name -> rows with "step" and each quantity; one colour per run, one dash per quantity."""
+    fig = go.Figure()
+    for run, rows in logs.items():
+        for quantity, dash in zip(quantities, DASHES, strict=False):
+            values = [row[quantity] * (100 if percent else 1) for row in rows]
+            fig.add_scatter(x=[row["step"] for row in rows], y=values, mode="lines", name=f"{run} · {quantity}",
+                            line=dict(dash=dash), legendgroup=run)
+    fig.update_layout(title=title, xaxis_title="training step", yaxis_title="% of test examples" if percent else "",
+                      height=380, margin=dict(t=60, b=40), legend=dict(font=dict(size=10)))
+    if percent:
+        fig.update_yaxes(range=[-2, 102])
+    return fig
