@@ -3,6 +3,7 @@ to per-head measures (no T×T map leaves this function)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,11 +52,16 @@ def probe_ids(loaded: LoadedModel, seed: int, length: int = PROBE_LENGTH) -> lis
     """Random ordinary tokens repeated twice, wrapped in the tokenizer's special tokens (TransformerLens's
     detector prepends BOS; a BERT tokenizer adds [CLS] ... [SEP])."""
     tokenizer = loaded.processor
-    special = set(tokenizer.all_special_ids)
-    ordinary = np.array([i for i in range(len(tokenizer)) if i not in special])
-    drawn = np.random.default_rng(seed).choice(ordinary, size=length, replace=False).tolist()
+    drawn = np.random.default_rng(seed).choice(_ordinary_ids(tokenizer), size=length, replace=False).tolist()
     before, after = _special_wrap(tokenizer)
     return [*before, *drawn, *drawn, *after]
+
+
+@functools.lru_cache(maxsize=4)
+def _ordinary_ids(tokenizer) -> np.ndarray:
+    """Every id of the vocabulary that is not a special token (built once per tokenizer, not per probe)."""
+    special = set(tokenizer.all_special_ids)
+    return np.array([i for i in range(len(tokenizer)) if i not in special])
 
 
 def _special_wrap(tokenizer) -> tuple[list[int], list[int]]:

@@ -18,16 +18,9 @@ from models.atlas.job import AtlasJob, build_atlas
 from models.atlas.reading import MEASURES
 from models.atlas.store import AtlasError, AtlasStore
 from tests.conftest import ROOT
-from tests.tiny_models import families
 from tests.tolerance import assert_close32
 
 TEXTS = tuple(read_corpus()[:40])
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory, minilm):
-    """A tiny random BERT with MiniLM's tokenizer, as a from_pretrained folder (fast to load in every actor)."""
-    return str(families()["bert"].save(tmp_path_factory.mktemp("atlas") / "bert", tokenizer=minilm.processor))
 
 
 def _job(model: str, texts=TEXTS) -> AtlasJob:

@@ -8,7 +8,6 @@ import time
 from models.atlas.corpus import read_corpus
 from models.atlas.process import AtlasProcess
 from models.atlas.store import AtlasStore
-from tests.atlas.test_job import tiny_bert  # noqa: F401 - the module's fixture, shared
 
 
 def _wait(job: AtlasProcess, until, seconds: float = 240):
@@ -21,7 +20,7 @@ def _wait(job: AtlasProcess, until, seconds: float = 240):
     raise AssertionError(f"the job did not get there: {job.status()}")
 
 
-def test_progress_then_a_stop_that_keeps_the_saved_shards(tiny_bert, tmp_path):  # noqa: F811
+def test_progress_then_a_stop_that_keeps_the_saved_shards(tiny_bert, tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(read_corpus()[:2000]))
     job = AtlasProcess(tiny_bert, corpus, tmp_path / "a.duckdb", engine="plain")
