@@ -66,8 +66,9 @@ def render() -> None:
     task = runs[models[0]][1]
     held_out = cached_held_out(task)
     typical = cached_typical_example(tuple(models))
-    if "toy_example" not in st.session_state:
+    if st.session_state.get("toy_typical_for") != seed:  # each seed opens on its own typical example
         st.session_state["toy_example"] = typical or 0
+        st.session_state["toy_typical_for"] = seed
     number = example_col.number_input("Test example", 0, len(held_out) - 1, key="toy_example",
                                       help="One of the test examples the rates are measured on.")
     typed = prompt_col.text_input("…or type a prompt", key="toy_prompt", placeholder="abcde.fghij.…#bd",
