@@ -24,13 +24,13 @@ def capture_bytes(config: PretrainedConfig, tokens: int) -> int:
     """Bytes a capture of `tokens` tokens will hold (within a few percent: token labels and masks aside)."""
     layers, heads, kv, width = attention_shape(config)
     per_layer = 2 * heads * tokens * tokens + (2 * heads + 2 * kv) * tokens * width
-    return layers * per_layer * FLOAT32
+    return (layers * per_layer + tokens * config.hidden_size) * FLOAT32  # + the last hidden state
 
 
 def tokens_that_fit(config: PretrainedConfig, budget_bytes: float) -> int:
     """The most tokens whose capture fits in `budget_bytes` (solves the quadratic above)."""
     layers, heads, kv, width = attention_shape(config)
-    a, b = 2 * heads * layers * FLOAT32, (2 * heads + 2 * kv) * width * layers * FLOAT32
+    a, b = 2 * heads * layers * FLOAT32, ((2 * heads + 2 * kv) * width * layers + config.hidden_size) * FLOAT32
     return max(0, int((-b + math.sqrt(b * b + 4 * a * budget_bytes)) / (2 * a)))
 
 

@@ -147,7 +147,7 @@ def graded_answers(model: ToyTransformer, task: ToyTask, tokens: torch.Tensor,
 
 def answer_rates(model: ToyTransformer, task: ToyTask, tokens: torch.Tensor) -> dict[str, float]:
     """The three rates of `graded_answers` over examples (B, T)."""
-    return {rate: values.float().mean().item() for rate, values in graded_answers(model, task, tokens).items()}
+    return {rate: int(values.sum()) / len(values) for rate, values in graded_answers(model, task, tokens).items()}
 
 
 def error_rate(model: ToyTransformer, task: ToyTask, tokens: torch.Tensor) -> float:
