@@ -150,11 +150,6 @@ def answer_rates(model: ToyTransformer, task: ToyTask, tokens: torch.Tensor) -> 
     return {rate: int(values.sum()) / len(values) for rate, values in graded_answers(model, task, tokens).items()}
 
 
-def error_rate(model: ToyTransformer, task: ToyTask, tokens: torch.Tensor) -> float:
-    """Share of examples (B, T) whose greedy answer is not exactly the target block (or letter)."""
-    return answer_rates(model, task, tokens)["error"]
-
-
 def answer_outcomes(model: ToyTransformer, task: ToyTask, tokens: torch.Tensor) -> list[str]:
     """Each example's outcome, one of OUTCOMES: right, another block copied, only the first letter right, or none."""
     graded = graded_answers(model, task, tokens)
