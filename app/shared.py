@@ -26,7 +26,7 @@ from models.engine.capture import AttentionCapture, CaptureError, capture_text
 from models.engine.loading import LoadedModel, ModelLoadError, load_model, pack_ready, prepare_pack
 from models.engine.notes import lacks_scores, model_notes
 from models.engine.packs import cache_root
-from models.engine.registry import PACK_PREFIX, choices
+from models.engine.registry import ENCODER_DECODERS, PACK_PREFIX, choices, is_offline
 from models.engine.store import ResultStore, held_bytes
 
 OTHER = "Other: a hub id or a folder…"
@@ -101,18 +101,20 @@ def cached_model(name: str, device: str, dtype: str) -> LoadedModel:
 
 
 def _model_options(modality: Literal["text", "vision"], policy: AccessPolicy) -> dict[str, str]:
-    """Picker label -> model name: packs and hub presets locally; packs and the listed models on a server."""
+    """Picker label -> model name: packs, shipped models and hub presets locally; on a server, packs, shipped models
+    and the listed models."""
     if not policy.is_server:
         return {c.label: c.name for c in choices(modality)}
-    packs = {c.label: c.name for c in choices(modality) if c.name.startswith(PACK_PREFIX)}
+    packs = {c.label: c.name for c in choices(modality) if is_offline(c.name)}
     listed = {(f"{n.removeprefix(FOLDER_PREFIX)} (this server)" if n.startswith(FOLDER_PREFIX) else f"{n} (hub)"): n
               for n in policy.listed_models()}
     return packs | listed
 
 
-def model_picker(modality: Literal["text", "vision"]) -> tuple[LoadedModel, tuple[str, str, str]] | None:
-    """Sidebar: choose a model (packs, hub presets, any id/folder; on a server only what it lists), device and
-    dtype; load with progress."""
+def model_picker(modality: Literal["text", "vision"], encoder_decoders: bool = False,
+                 ) -> tuple[LoadedModel, tuple[str, str, str]] | None:
+    """Sidebar: choose a model (packs, shipped models, hub presets, any id/folder; on a server only what it lists),
+    device and dtype; load with progress. Encoder–decoders only where the page reads them."""
     bar = st.sidebar
     bar.header("Model")
     try:
@@ -120,7 +122,8 @@ def model_picker(modality: Literal["text", "vision"]) -> tuple[LoadedModel, tupl
     except ValueError as error:  # a bad ATTENTION_LENS_MODE or attention_lens.toml: the server's fault, said plainly
         bar.error(f"This server's Attention Lens configuration is invalid: {error}")
         return None
-    options = _model_options(modality, policy)
+    options = {label: name for label, name in _model_options(modality, policy).items()
+               if encoder_decoders or name not in ENCODER_DECODERS}
     label = bar.selectbox("Model", [*options] if policy.is_server else [*options, OTHER],
                           key=f"model_choice_{modality}")
     if label == OTHER:
@@ -146,6 +149,10 @@ def model_picker(modality: Literal["text", "vision"]) -> tuple[LoadedModel, tupl
             loaded = cached_model(name, device, dtype)
     except ModelLoadError as error:
         bar.error(str(error))
+        return None
+    if loaded.encoder_decoder and not encoder_decoders:
+        bar.error(f"{name} is an encoder–decoder model: this page reads encoder-only and decoder-only models. "
+                  "The Text page shows its encoder, decoder and cross-attention.")
         return None
     config = loaded.model.config
     bar.caption(
@@ -238,14 +245,15 @@ def show_figure(figure: go.Figure, file_stem: str, key: str) -> None:
     st.plotly_chart(figure, key=key, width="stretch", config=figure_config(file_stem, image_format))
 
 
-def keep_widget_state(*views: ModuleType) -> None:
-    """Keep the values of these views' input widgets (each view's WIDGETS) while their tab is closed.
+def keep_widget_state(*views: ModuleType | tuple[str, ...]) -> None:
+    """Keep the values of these views' input widgets (each view's WIDGETS, or the keys given) while they are not
+    drawn.
 
     Tabs are drawn lazily, and Streamlit drops the state of every widget not drawn in a run: without this,
     switching tabs would reset each closed tab's choices.
     """
     for view in views:
-        for key in view.WIDGETS:
+        for key in view if isinstance(view, tuple) else view.WIDGETS:
             if key in st.session_state:
                 st.session_state[key] = st.session_state[key]
 

@@ -56,14 +56,28 @@ def bertviz_html(
     weights: Mapping[int, np.ndarray],
     tokens: Sequence[str],
     sentence_b_start: int | None = None,
+    *,
+    decoder: Mapping[int, np.ndarray] | None = None,
+    cross: Mapping[int, np.ndarray] | None = None,
+    decoder_tokens: Sequence[str] | None = None,
 ) -> str:
-    """A complete HTML page with bertviz's `view` of `weights`: layer index -> (H, T, T) array."""
+    """A complete HTML page with bertviz's `view` of `weights`: layer index -> (H, T, T) array. For an
+    encoder–decoder, `weights` are the encoder's, and bertviz's Encoder / Decoder / Cross choice shows them with the
+    decoder's self-attention (H, T', T') and its cross-attention (H, T', T) over `decoder_tokens`."""
     layers = sorted(weights)
-    chosen = {i: torch.round(torch.as_tensor(weights[i], dtype=torch.float64)[None], decimals=3) for i in layers}
-    # bertviz picks include_layers out of a per-layer list by index; layers not chosen are never read
-    attention = [chosen.get(i, chosen[layers[0]]) for i in range(layers[-1] + 1)]
-    common = dict(attention=attention, tokens=list(tokens), sentence_b_start=sentence_b_start,
-                  prettify_tokens=False, include_layers=list(layers), html_action="return")
+
+    def per_layer(maps: Mapping[int, np.ndarray]) -> list[torch.Tensor]:
+        chosen = {i: torch.round(torch.as_tensor(maps[i], dtype=torch.float64)[None], decimals=3) for i in layers}
+        # bertviz picks include_layers out of a per-layer list by index; layers not chosen are never read
+        return [chosen.get(i, chosen[layers[0]]) for i in range(layers[-1] + 1)]
+
+    if decoder is None:
+        common = dict(attention=per_layer(weights), tokens=list(tokens), sentence_b_start=sentence_b_start)
+    else:
+        common = dict(encoder_attention=per_layer(weights), decoder_attention=per_layer(decoder),
+                      cross_attention=per_layer(cross), encoder_tokens=list(tokens),
+                      decoder_tokens=list(decoder_tokens))
+    common |= dict(prettify_tokens=False, include_layers=list(layers), html_action="return")
     if view == "head":
         page = head_view(layer=layers[0], **common).data
     else:

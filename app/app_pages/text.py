@@ -11,7 +11,7 @@ from shared import (
     text_capture,
 )
 from state.text import cached_weighting_problem, sink_tokens
-from views.text import ablation, bertviz, compare, generation, heads, maps, walkthrough
+from views.text import ablation, bertviz, compare, generation, heads, maps, seq2seq, walkthrough
 
 from components.markdown import escape_markdown
 from models.engine.export import capture_npz, npz_size
@@ -19,17 +19,21 @@ from models.text.weighting import WEIGHTINGS
 
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 MAX_TOKENS = 512
+INPUT_WIDGETS = ("text", "pair", "layer", "head")  # kept while an encoder–decoder's page is shown instead
 VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz", "Generation", "Ablation", "A/B")
 
 # before any st.stop: a failed input must not reset the closed tabs' choices
-keep_widget_state(maps, heads, walkthrough, bertviz, generation, ablation, compare)
+keep_widget_state(maps, heads, walkthrough, bertviz, generation, ablation, compare, seq2seq, INPUT_WIDGETS)
 st.title("Text attention")
 st.caption(
     "Every layer and head of a real pretrained model, captured from its forward pass: "
     "the weights softmax(QKᵀ/√d + mask) that each token (query, row) gives every token (key, column)."
 )
 
-picked = model_picker("text")
+picked = model_picker("text", encoder_decoders=True)
+if picked is not None and picked[0].encoder_decoder:  # a source, its translation, and three kinds of attention
+    seq2seq.render(*picked)
+    st.stop()
 st.session_state.setdefault("text", DEFAULT_TEXT)
 with st.form("text_input"):
     st.text_area("Text", key="text", height=110, max_chars=100_000,

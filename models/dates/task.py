@@ -94,6 +94,11 @@ def random_example(rng: random.Random, held_out: bool | None = None) -> DateExam
             return date_example(date, rng.choice(("dmy", "mdy")))
 
 
+def held_out_example(index: int) -> DateExample:
+    """Test example `index`: a held-out date, the same for every run (models.dates.train measures on 0..999)."""
+    return random_example(random.Random(10_000 + index), held_out=True)
+
+
 def vocabulary() -> list[str]:
     """Every input word and output character the task uses (special tokens are added by the tokenizer)."""
     words = {"the", "of", "oh", "hundred", "thousand", *ONES[1:], *TEENS, *TENS[2:], *ORDINALS.values(),

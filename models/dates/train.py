@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from models.dates.model import date_model, date_tokenizer, read_target, source_text, target_text
-from models.dates.task import DateExample, random_example
+from models.dates.model import RESULTS, date_model, date_tokenizer, read_target, source_text, target_text
+from models.dates.task import DateExample, random_example, held_out_example
 from models.engine.lens_attention import LENS_ATTENTION
 from models.engine.recording import recording
 from models.training import clipped_step, warmup_cosine
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     model.config._attn_implementation = LENS_ATTENTION  # the model's own attention, readable by the recording
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     schedule = warmup_cosine(optimizer, args.steps, warmup=max(1, args.steps // 20))
-    test = [random_example(random.Random(10_000 + i), held_out=True) for i in range(args.test_examples)]
+    test = [held_out_example(i) for i in range(args.test_examples)]
     log, started = [], time.perf_counter()
     with tqdm(total=args.steps, desc="training the dates model", unit="step") as bar:
         for step in range(1, args.steps + 1):
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
     model.save_pretrained(args.out)
     tokenizer.save_pretrained(args.out)
     (args.out / "train_log.jsonl").write_text("".join(json.dumps(row) + "\n" for row in log))
-    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    (args.out / RESULTS).write_text(json.dumps(results, indent=1))
     print(json.dumps({k: v for k, v in results.items() if k != "alignment"}, indent=1))
     return results
 

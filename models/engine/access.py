@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from models.engine.registry import PACK_PREFIX
+from models.engine.registry import is_offline
 
 Mode = Literal["local", "server"]
 FOLDER_PREFIX = "folder:"  # a listed folder is picked by its name, never by its path
@@ -56,7 +56,7 @@ class AccessPolicy:
         """What from_pretrained reads for a picker name; in server mode, refuse anything not listed."""
         if not self.is_server:
             return name
-        if name.startswith(PACK_PREFIX) or name in self.hub_ids:
+        if is_offline(name) or name in self.hub_ids:
             return name
         folders = dict(self.folders)
         if name.startswith(FOLDER_PREFIX) and name.removeprefix(FOLDER_PREFIX) in folders:

@@ -174,6 +174,9 @@ def capture_text(
 ) -> AttentionCapture:
     """Tokenise `text` (and an optional second segment), run the model, return all its attention; refuse before
     running when its maps would take more than `budget_mb`."""
+    if loaded.encoder_decoder:
+        raise CaptureError(f"{loaded.name} is an encoder–decoder: its attention is read by "
+                           "models.text.seq2seq.translate_with_attention, which also writes its output.")
     encoded, dropped = encode_text(loaded, text, pair, max_tokens)
     refusal = budget_refusal(loaded.model.config, encoded["input_ids"].shape[1], budget_mb)
     if refusal:

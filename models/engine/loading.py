@@ -41,7 +41,7 @@ from models.engine.access import FOLDER_PREFIX, AccessError, AccessPolicy, downl
 from models.engine.lens_attention import LENS_ATTENTION
 from models.engine.packs import PACKS, Pack, Progress, ensure_pack, is_complete, no_progress
 from models.engine.recording import recording
-from models.engine.registry import PACK_PREFIX
+from models.engine.registry import PACK_PREFIX, SHIPPED, SHIPPED_PREFIX
 
 # image-text models whose vision tower is what the app shows
 VISION_TOWERS: dict[str, type[PreTrainedModel]] = {
@@ -80,6 +80,11 @@ class LoadedModel:
     @property
     def family(self) -> str:
         return self.model.config.model_type
+
+    @property
+    def encoder_decoder(self) -> bool:
+        """An encoder reads the input, a decoder writes the output while attending to it (BART, Marian, T5)."""
+        return bool(getattr(self.model.config, "is_encoder_decoder", False))
 
     @property
     def lm_head(self) -> torch.Tensor | None:
@@ -241,6 +246,11 @@ def _resolve(name: str, progress: Progress, rebuild: bool, policy: AccessPolicy)
     """(what to give from_pretrained, whether only local files may be used)."""
     if name.startswith(PACK_PREFIX):
         return prepare_pack(name, progress, rebuild), True
+    if name.startswith(SHIPPED_PREFIX):
+        if name.removeprefix(SHIPPED_PREFIX) not in SHIPPED:
+            raise ModelLoadError(f"There is no shipped model called {name.removeprefix(SHIPPED_PREFIX)!r}; "
+                                 f"shipped: {', '.join(SHIPPED)}.")
+        return str(SHIPPED[name.removeprefix(SHIPPED_PREFIX)]), True
     if policy.is_server:
         return _server_source(name, policy)
     path = Path(name).expanduser()
@@ -259,14 +269,11 @@ def _load_once(name: str, device: torch.device, dtype: torch.dtype, progress: Pr
     try:
         progress(0.0, f"reading the configuration of {name}")
         config = AutoConfig.from_pretrained(source, **options)
-        if getattr(config, "is_encoder_decoder", False):
-            raise ModelLoadError(
-                f"{name!r} ({config.model_type}) is an encoder–decoder model: Attention Lens reads encoder-only, "
-                "decoder-only and vision models for now."
-            )
         modality = modality_of(config)
-        progress(0.2, f"loading the weights of {name}")
         exposes_scores = reads_registry(config)
+        if getattr(config, "is_encoder_decoder", False) and not exposes_scores:
+            raise ModelLoadError(_UNREADABLE_SEQ2SEQ.format(name=name, family=config.model_type))
+        progress(0.2, f"loading the weights of {name}")
         model = model_class(config).from_pretrained(
             source, attn_implementation=LENS_ATTENTION if exposes_scores else "eager", dtype=dtype, **options, **weights
         )
@@ -286,9 +293,20 @@ def _load_once(name: str, device: torch.device, dtype: torch.dtype, progress: Pr
 
 
 def _probe_inputs(loaded: LoadedModel) -> dict[str, torch.Tensor]:
+    if loaded.encoder_decoder:  # the encoder reads the text, the decoder its start token
+        start = loaded.model.config.decoder_start_token_id
+        return dict(loaded.processor("Attention Lens looks inside.", return_tensors="pt"),
+                    decoder_input_ids=torch.tensor([[0 if start is None else start]]))
     if loaded.modality == "text":
         return dict(loaded.processor("Attention Lens looks inside.", return_tensors="pt"))
     return dict(loaded.processor(images=Image.new("RGB", (64, 64), (120, 130, 140)), return_tensors="pt"))
+
+
+_UNREADABLE_SEQ2SEQ = (
+    "{name!r} ({family}) is an encoder–decoder whose attention does not all go through transformers' attention "
+    "functions, so its scores and cross-attention cannot be recorded exactly; Attention Lens reads encoder–decoders "
+    "such as BART, Marian and T5."
+)
 
 
 def _checked(loaded: LoadedModel) -> LoadedModel:
@@ -306,14 +324,18 @@ def _checked(loaded: LoadedModel) -> LoadedModel:
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
         raise ModelLoadError(
             f"{loaded.name!r} ({family}) cannot run on a plain input here ({type(error).__name__}: {first_line}); "
-            "Attention Lens reads encoder-only, decoder-only and vision models."
+            "Attention Lens reads encoder-only, decoder-only, encoder–decoder and vision models."
         ) from error
-    returned = [a for a in (getattr(output, "attentions", None) or ()) if a is not None]
+    kinds = ("encoder_attentions", "decoder_attentions", "cross_attentions") if loaded.encoder_decoder else (
+        "attentions",)
+    returned = [a for kind in kinds for a in (getattr(output, kind, None) or ()) if a is not None]
     if not returned:
         raise ModelLoadError(
             f"{loaded.name!r} ({family}) has no attention layers that Attention Lens can read: "
             "it returns no attention weights."
         )
+    if loaded.exposes_scores and len(rec.layers) != len(returned) and loaded.encoder_decoder:
+        raise ModelLoadError(_UNREADABLE_SEQ2SEQ.format(name=loaded.name, family=family))
     if loaded.exposes_scores and len(rec.layers) != len(returned):
         model.set_attn_implementation("eager")  # some layers bypass the registry: read every one the same way
         loaded = replace(loaded, exposes_scores=False)

@@ -37,7 +37,8 @@ def test_the_picker_offers_only_the_list_and_no_free_text(server, minilm):
     at = start_app()
     picker = at.sidebar.selectbox(key="model_choice_text")
     assert picker.options == ["all-MiniLM-L6-v2 (offline pack)", "SmolLM2-135M-Instruct (offline pack)",
-                              "gpt2 (hub)", "tiny-vit (this server)"]
+                              "Dates in words → ISO, a Marian encoder–decoder (trained here)", "gpt2 (hub)",
+                              "tiny-vit (this server)"]  # the shipped model is in the app: every server offers it
     assert not at.sidebar.text_input and at.get("plotly_chart")  # no typed ids or paths; the pack draws its maps
     picker.set_value("tiny-vit (this server)").run()
     assert "a vision model" in _texts(at) and str(server) not in _texts(at)  # loaded by name, path never shown

@@ -71,3 +71,21 @@ def test_size_estimate_is_close_to_the_real_view():
     data = len(page) - len(bertviz_html("model", _weights(layers, 2, heads=12), ["a", "b"]))
     assert 0.8 < view_bytes(len(layers), 12, tokens) / data < 1.25
     assert page.count('"attn"') == 1  # bertviz's template pastes the data twice; the copy in a comment is gone
+
+
+@pytest.mark.parametrize("view", ["head", "model"])
+def test_an_encoder_decoder_view_offers_encoder_decoder_and_cross_with_each_own_tokens(view):
+    source, target = EVIL, ["<pad>", "1", "</script>"]
+    rng = np.random.default_rng(1)
+    cross = {i: rng.dirichlet(np.ones(len(source)), (3, len(target))) for i in (0, 1)}
+    page = bertviz_html(view, _weights([0, 1], len(source)), source, decoder=_weights([0, 1], len(target)),
+                        cross=cross, decoder_tokens=target)
+    parsed = _Scripts()
+    parsed.feed(page)
+    assert "img" not in parsed.tags and len(parsed.scripts) == len(LIBRARIES) + 2
+    params = re.search(r"const params = (\{.*?\});\n", parsed.scripts[-1], re.S).group(1)
+    decoded = json.loads(params.replace("<\\/", "</").replace("<\\!--", "<!--"))
+    kinds = {entry["name"]: entry for entry in decoded["attention"]}
+    assert list(kinds) == ["Encoder", "Decoder", "Cross"]
+    assert kinds["Cross"]["left_text"] == target and kinds["Cross"]["right_text"] == source
+    assert np.allclose(np.array(kinds["Cross"]["attn"])[1, 0], np.round(cross[1][0], 3))  # (layer, head, T', T)

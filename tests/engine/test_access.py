@@ -47,6 +47,11 @@ def test_a_typed_folder_is_refused_with_one_sentence_whether_it_exists_or_not(tm
     assert load_model(str(existing)).family == "vit"  # the same folder loads in local mode
 
 
+def test_the_shipped_model_loads_on_every_server_unlisted():
+    loaded = load_model("shipped:dates", policy=_server(hub_ids=("gpt2",)))
+    assert loaded.family == "marian" and loaded.source.endswith("assets/dates_model")
+
+
 def test_a_listed_folder_loads_by_name_with_safetensors_only(tmp_path):
     folder = VIT.save(tmp_path / "vit")
     policy = _server(folders=(("tiny-vit", str(folder)),))

@@ -8,10 +8,12 @@ import pytest
 import torch
 from transformers import AutoTokenizer, ResNetConfig, ResNetModel
 
-from models.engine.capture import capture_image, capture_text
+from models.dates.model import date_tokenizer
+from models.engine.capture import CaptureError, capture_image, capture_text
 from models.engine.lens_attention import LENS_ATTENTION
 from models.engine.loading import ModelLoadError, load_model, pick_dtype
-from tests.tiny_models import FAMILY_NAMES, families
+from models.text.seq2seq import translate_with_attention
+from tests.tiny_models import FAMILY_NAMES, families, seq2seq_families
 
 FAMILIES = families()
 
@@ -37,6 +39,27 @@ def test_every_family_loads_from_a_folder_and_captures(name, tmp_path, pack_toke
         capture = capture_image(loaded, Image.new("RGB", (64, 48), "teal"))
         assert capture.grid is not None and capture.num_layers == 2
         assert (capture.pooling is not None) == name.startswith("siglip")
+
+
+@pytest.mark.parametrize("name", list(seq2seq_families()))
+def test_encoder_decoders_load_from_a_folder_and_translate_with_all_three_kinds(name, tmp_path):
+    folder = seq2seq_families()[name].save(tmp_path / name, tokenizer=date_tokenizer())  # 85 words < 100 ids
+    loaded = load_model(str(folder))
+    assert loaded.encoder_decoder and loaded.exposes_scores and loaded.modality == "text" and not loaded.causal
+    assert loaded.model.config._attn_implementation == LENS_ATTENTION
+    capture = translate_with_attention(loaded, "the first of may nineteen ninety", max_new_tokens=4)
+    assert [len(capture.encoder), len(capture.decoder), len(capture.cross)] == [2, 2, 2]
+    assert capture.cross[0].weights.shape == (4, len(capture.decoder_tokens), len(capture.source_tokens))
+    with pytest.raises(CaptureError, match="encoder–decoder"):  # the single-stack capture says where to go
+        capture_text(loaded, "the first of may")
+
+
+def test_the_shipped_dates_model_loads_by_name_as_a_folder():
+    loaded = load_model("shipped:dates")
+    assert (loaded.family, loaded.encoder_decoder) == ("marian", True)
+    assert loaded.source.endswith("assets/dates_model")
+    with pytest.raises(ModelLoadError, match="no shipped model called 'nope'"):
+        load_model("shipped:nope")
 
 
 def test_vision_towers_load_from_full_image_text_checkpoints(tmp_path):

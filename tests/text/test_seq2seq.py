@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 
 from models.dates.model import date_model, date_tokenizer
+from models.engine.capture import CaptureError
 from models.engine.lens_attention import LENS_ATTENTION
 from models.engine.loading import LoadedModel
 from models.engine.recording import recording
-from models.text.seq2seq import attention_kind, translate_with_attention
+from models.text.seq2seq import attention_kind, replayed, strongest_keys, translate_with_attention
 from tests.tolerance import assert_close32
 
 
@@ -55,3 +58,31 @@ def test_kinds_by_module_path():
     assert attention_kind("decoder.block.0.layer.1.EncDecAttention") == "cross"
     assert attention_kind("decoder.block.0.layer.0.SelfAttention") == "decoder"
     assert attention_kind("encoder.block.1.layer.0.SelfAttention") == "encoder"
+
+
+def test_replaying_a_step_blanks_only_the_rows_not_computed_yet():
+    maps = np.arange(2 * 4 * 3, dtype=np.float32).reshape(2, 4, 3)  # (H, T, S)
+    shown = replayed(maps, 1)
+    assert np.array_equal(shown[:, :2], maps[:, :2]) and np.isnan(shown[:, 2:]).all()
+    assert np.array_equal(replayed(maps, 3), maps) and not np.isnan(maps).any()  # a copy: the capture is untouched
+
+
+def test_strongest_keys_name_each_rows_largest_weight():
+    weights = torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]])
+    assert strongest_keys(weights) == [(1, pytest.approx(0.7)), (0, pytest.approx(0.5))]
+
+
+def test_a_long_source_is_cut_to_the_models_positions_and_unknown_words_are_named():
+    loaded = _loaded()  # positions: 32
+    capture = translate_with_attention(loaded, "The twenty FIRST of march, " + "nineteen " * 40, max_new_tokens=100)
+    assert len(capture.source_tokens) == 32 and capture.dropped_tokens == 5 + 40 + 1 - 32  # five words, forty more, EOS
+    assert capture.source_tokens[:3] == ("the", "twenty", "first")  # lower-cased by the tokenizer
+    assert capture.unknown_words == ("march,",)
+    assert len(capture.decoder_tokens) <= 31  # the output fits the decoder's positions too
+
+
+def test_a_decoder_only_model_or_an_empty_source_is_refused(smollm2):
+    with pytest.raises(CaptureError, match="not an encoder-decoder"):
+        translate_with_attention(smollm2, "Hello")
+    with pytest.raises(CaptureError, match="empty"):
+        translate_with_attention(_loaded(), "  \n")
