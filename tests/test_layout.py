@@ -22,7 +22,7 @@ MODEL_ROOMS = {
     "training": set(),
 }
 # app/: the library rooms each page displays; shared.py (picker, captures, figure widgets) serves every page
-PAGE_ROOMS = {"text": {"engine", "text", "atlas"}, "atlas": {"engine", "atlas"},
+PAGE_ROOMS = {"text": {"engine", "text", "atlas", "dates"}, "atlas": {"engine", "atlas"},
               "vision": {"engine", "vision", "head"}, "mta": {"engine", "mta"},
               "shared": {"engine"}, "navigation": set()}
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from models.dates.model import RESULTS, date_model, date_tokenizer, read_target, source_text, target_text
-from models.dates.task import DateExample, random_example, held_out_example
+from models.dates.task import DateExample, held_out_example, random_example
 from models.engine.lens_attention import LENS_ATTENTION
 from models.engine.recording import recording
 from models.training import clipped_step, warmup_cosine

@@ -69,3 +69,39 @@ def test_generation_ablation_and_ab_run_in_the_browser(page, app_url):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "text-page-ab.png"), full_page=True)
     assert page.external_requests == [] and page.dialogs == []
+
+
+def test_the_dates_encoder_decoder_translates_and_replays_its_attention_in_the_browser(page, app_url):
+    """The shipped Marian model writes an ISO date; its cross-attention, a replayed step, every head's row at a step
+    and bertviz's Encoder / Decoder / Cross views draw, offline."""
+    page.goto(app_url)
+    wait_for_app(page)
+    page.get_by_label("Model", exact=True).click()
+    page.get_by_role("option", name="Dates in words → ISO, a Marian encoder–decoder (trained here)").click()
+    wait_for_text(page, "[data-testid='stSidebar']", "marian ·")
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "cross-attention · layer 0 · head 0")
+    wait_for_app(page)
+    page.get_by_role("button", name="A held-out test date").click()
+    wait_for_text(page, "[data-testid='stCaptionContainer']", "Test date 1: the answer is")
+    wait_for_app(page)
+    assert "so the model is right" in page.inner_text("body")
+    slider = page.get_by_role("slider")
+    slider.focus()
+    for _ in range(4):
+        page.keyboard.press("ArrowLeft")
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "after step 6")
+    wait_for_app(page)
+    open_tab(page, "Step by step")
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "Every head's cross-attention at step 6")
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "% aligned")
+    open_tab(page, "bertviz")
+    frame = page.frame_locator("iframe").first
+    options = frame.locator("select option")
+    options.first.wait_for(state="attached", timeout=60_000)
+    assert {"Encoder", "Decoder", "Cross"} <= set(options.all_inner_texts())
+    wait_for_app(page)
+    body = page.inner_text("body")
+    assert "Traceback" not in body
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "text-page-seq2seq.png"), full_page=True)
+    assert page.external_requests == [] and page.dialogs == []

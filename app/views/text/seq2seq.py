@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from shared import show_figure
-from state.seq2seq import TranslationInput, cached_bertviz, cached_mosaic, translated
+from state.text import TranslationInput, cached_translation_bertviz, cached_translation_mosaic, translated
 
 from components.bertviz_embed import view_bytes
 from components.heatmaps import attention_map, labelled_heatmap
@@ -128,7 +128,7 @@ def _maps(key: TranslationInput, capture: Seq2SeqCapture, kind: str, layer: int,
         st.subheader(f"{KINDS[kind]}: all layers × heads")
         st.caption("Each thumbnail is one head over the whole output, its colour saturating at its own 99th "
                    "percentile.")
-        show_figure(cached_mosaic(key, kind, 40), f"{kind}-mosaic", key="s2s_mosaic")
+        show_figure(cached_translation_mosaic(key, kind, 40), f"{kind}-mosaic", key="s2s_mosaic")
     with detail:
         weights = capture.layers(kind)[layer]
         queries, keys = capture.axes(kind)
@@ -209,7 +209,8 @@ def _bertviz(key: TranslationInput, capture: Seq2SeqCapture) -> None:
     if not chosen:
         st.info("Choose at least one layer.")
         return
+    layers = tuple(sorted(chosen))
     st.markdown("**Head view**")
-    st.iframe(cached_bertviz(key, "head", tuple(sorted(chosen))), height=min(2600, 160 + 26 * size))
+    st.iframe(cached_translation_bertviz(key, "head", layers), height=min(2600, 160 + 26 * size))
     st.markdown("**Model view**")
-    st.iframe(cached_bertviz(key, "model", tuple(sorted(chosen))), height=min(4000, 160 + 180 * len(chosen)))
+    st.iframe(cached_translation_bertviz(key, "model", layers), height=min(4000, 160 + 180 * len(layers)))
