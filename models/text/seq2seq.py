@@ -45,10 +45,11 @@ class Seq2SeqCapture:
         return {"encoder": self.encoder, "decoder": self.decoder, "cross": self.cross}[kind]
 
     def axes(self, kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(query tokens, key tokens) of one kind's maps: the decoder's queries are the tokens it reads."""
+        """(query labels, key labels) of one kind's maps: a decoder's self-attention is over the tokens it reads;
+        its cross-attention rows are named by the token each writes, as alignments are read."""
         return {"encoder": (self.source_tokens, self.source_tokens),
                 "decoder": (self.decoder_tokens, self.decoder_tokens),
-                "cross": (self.decoder_tokens, self.source_tokens)}[kind]
+                "cross": (self.output_tokens, self.source_tokens)}[kind]
 
 
 def replayed(maps: np.ndarray, step: int) -> np.ndarray:

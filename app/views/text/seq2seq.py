@@ -142,7 +142,7 @@ def _maps(key: TranslationInput, capture: Seq2SeqCapture, kind: str, layer: int,
                                      f"{after}")
         if kind == "cross":
             figure.update_xaxes(title="source token (key, from the encoder)")
-            figure.update_yaxes(title="decoder position (query): the token it reads")
+            figure.update_yaxes(title="output token being written (query)")
         show_figure(figure, f"{kind}-L{layer}-H{head}", key="s2s_map")
         st.caption({
             "encoder": "The encoder runs once over the whole source before the first step, in both directions.",
