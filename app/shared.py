@@ -219,6 +219,22 @@ def text_capture(key: TextInput) -> AttentionCapture | None:
                     "Out of memory for this input: try a shorter text or a smaller model.")
 
 
+R = TypeVar("R")  # a request: a NamedTuple whose `text` is the input it was made for
+
+
+def requested(name: str, submitted: bool, text: TextInput, make: Callable[[], R], hint: str) -> R | None:
+    """What a tab that runs the model again on request should show: the request `make()` builds when its form is
+    submitted (kept in the session as `name`), or the last one while it was for this `text`; else None, after
+    `hint` says what to do."""
+    if submitted:
+        st.session_state[name] = make()
+    request = st.session_state.get(name)
+    if request is None or request.text != text:
+        st.caption(hint)
+        return None
+    return request
+
+
 def show_model_notes(loaded: LoadedModel, capture: AttentionCapture) -> None:
     """What holds for every view of this model's maps (a quantised pack, weights only, sinks...)."""
     for note in model_notes(loaded, capture):

@@ -100,26 +100,17 @@ download.download_button(
 )
 
 # bind: /?text_view=bertviz opens that tab (the Text page is served at the root), so a view can be linked
-maps_tab, heads_tab, walkthrough_tab, bertviz_tab, generation_tab, ablation_tab, compare_tab = st.tabs(
-    VIEWS, key="text_view", on_change="rerun", bind="query-params")
-if maps_tab.open:
-    with maps_tab:
-        maps.render(key, capture, layer, head)
-if heads_tab.open:
-    with heads_tab:
-        heads.render(key, capture, layer)
-if walkthrough_tab.open:
-    with walkthrough_tab:
-        walkthrough.render(key, capture, layer, head)
-if bertviz_tab.open:
-    with bertviz_tab:
-        bertviz.render(key, capture, layer)
-if generation_tab.open:
-    with generation_tab:
-        generation.render(key, layer, head)
-if ablation_tab.open:
-    with ablation_tab:
-        ablation.render(key, capture, layer, head)
-if compare_tab.open:
-    with compare_tab:
-        compare.render(key, capture, layer, head)
+tabs = st.tabs(VIEWS, key="text_view", on_change="rerun", bind="query-params")
+draws = (  # one per tab of VIEWS, built only when its tab is open
+    lambda: maps.render(key, capture, layer, head),
+    lambda: heads.render(key, capture, layer),
+    lambda: walkthrough.render(key, capture, layer, head),
+    lambda: bertviz.render(key, capture, layer),
+    lambda: generation.render(key, layer, head),
+    lambda: ablation.render(key, capture, layer, head),
+    lambda: compare.render(key, capture, layer, head),
+)
+for tab, draw in zip(tabs, draws, strict=True):
+    if tab.open:
+        with tab:
+            draw()

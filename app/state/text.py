@@ -21,7 +21,7 @@ from models.text.head_stats import head_statistics, sink_groups
 from models.text.multihead import HeadComparison, compare_heads
 from models.text.seq2seq import Seq2SeqCapture, translate_with_attention
 from models.text.walkthrough import Walkthrough, attention_walkthrough
-from models.text.weighting import MapStyle, WeightingUnavailable, sink_positions, styled_maps, value_norms
+from models.text.weighting import MapStyle, WeightingUnavailable, head_output_weights, sink_positions, styled_maps
 
 
 @kept()
@@ -70,7 +70,7 @@ def cached_weighting_problem(key: TextInput) -> str | None:
     """Why this capture cannot be weighted by value norms (None when it can)."""
     capture = capture_of(key)
     try:
-        value_norms(cached_model(*key.model).model, capture.layers[0])
+        head_output_weights(cached_model(*key.model).model, capture.layers[0])  # what value_norms needs
     except WeightingUnavailable as error:
         return str(error)
     return None

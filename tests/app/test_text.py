@@ -64,7 +64,7 @@ def test_each_view_draws_the_figures_it_lists(app, view):
         _generate(app, 3)
     elif view == "Ablation":  # it draws once asked to remove heads (an encoder: no next-token figure)
         _open(app, view)
-        _remove(app, ["L1H2"])
+        _remove(app, [(1, 2)])
     else:
         _open(app, view)
     assert len(app.get("plotly_chart")) == len(modules[view].FIGURES)
@@ -309,7 +309,7 @@ def test_a_model_that_cannot_generate_says_why_in_its_tab(app):
     assert not app.exception and any("cannot continue a text here" in i.value for i in app.info)
 
 
-def _remove(at: AppTest, heads: list[str], mode: str = "zeroing") -> AppTest:
+def _remove(at: AppTest, heads: list[tuple[int, int]], mode: str = "zeroing") -> AppTest:
     at.multiselect(key="abl_heads").set_value(heads)
     at.segmented_control(key="abl_mode").set_value(mode)
     next(b for b in at.button if b.label == "Run again without them").click()
@@ -329,7 +329,7 @@ def test_ablation_removes_heads_and_shows_the_next_token_change_and_the_later_ma
     rerun(app)
     _open(app, "Ablation")
     assert not app.get("plotly_chart")
-    _remove(app, ["L4H1", "L4H5", "L2H0"], "mean")
+    _remove(app, [(4, 1), (4, 5), (2, 0)], "mean")
     assert not app.exception and not app.error
     assert any("Removed** (replaced by their mean): L2H0, L4H1, L4H5" in m.value for m in app.markdown)
     loaded = load_model("pack:smollm2-135m")
@@ -350,7 +350,7 @@ def test_ablation_removes_heads_and_shows_the_next_token_change_and_the_later_ma
 
 def test_an_encoder_ablation_reports_the_sentence_embedding_cosine(app):
     _open(app, "Ablation")
-    _remove(app, ["L0H0", "L0H1"])
+    _remove(app, [(0, 0), (0, 1)])
     assert not app.exception
     assert app.metric[0].label.startswith("Cosine of the sentence embeddings") and 0 < float(app.metric[0].value) < 1
 

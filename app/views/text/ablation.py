@@ -6,7 +6,7 @@ import html
 
 import plotly.graph_objects as go
 import streamlit as st
-from shared import TextInput, cached_model, show_figure
+from shared import TextInput, cached_model, requested, show_figure
 from state.text import AblationInput, ablated, clip_percentile
 
 from components.heatmaps import attention_map, difference_map, labelled_heatmap
@@ -40,25 +40,24 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
     if not loaded.exposes_scores:
         st.info(f"{loaded.name} computes attention in its own code: its heads cannot be removed here.")
         return
-    options = [_label(i, h) for i in range(capture.num_layers) for h in range(capture.num_heads)]
-    st.session_state.setdefault("abl_heads", [_label(layer, head)])
+    options = [(i, h) for i in range(capture.num_layers) for h in range(capture.num_heads)]
+    st.session_state.setdefault("abl_heads", [(layer, head)])
     st.session_state["abl_heads"] = [h for h in st.session_state["abl_heads"] if h in options]  # another model
     with st.form("ablation"):
         pick, mode = st.columns([3, 1.2], vertical_alignment="bottom")
-        pick.multiselect("Heads to remove", options, key="abl_heads",
+        pick.multiselect("Heads to remove", options, key="abl_heads", format_func=lambda h: _label(*h),
                          help="Any heads of any layers: each head's output is removed before the output projection.")
         mode.segmented_control("Remove by", ["zeroing", "mean"], default="zeroing", required=True, key="abl_mode",
                                help="zeroing: the head adds nothing. mean: its output at each position becomes its "
                                     "mean over the positions that position may attend to (earlier ones in a causal "
                                     "model), so the head's average contribution stays and only its pattern goes.")
         run = st.form_submit_button("Run again without them", type="primary")
-    if run:
-        chosen = tuple((int(x[1:].split("H")[0]), int(x.split("H")[1])) for x in st.session_state["abl_heads"])
-        st.session_state["abl_request"] = AblationInput(key, chosen, st.session_state["abl_mode"] == "mean")
-    request = st.session_state.get("abl_request")
-    if request is None or request.text != key:
-        st.caption("Choose heads and press the button: the same input runs again without them, and the output and "
-                   "the later layers' maps are compared with the original.")
+    request = requested(
+        "abl_request", run, key,
+        lambda: AblationInput(key, tuple(st.session_state["abl_heads"]), st.session_state["abl_mode"] == "mean"),
+        "Choose heads and press the button: the same input runs again without them, and the output and the later "
+        "layers' maps are compared with the original.")
+    if request is None:
         return
     result = ablated(request)
     if result is None:

@@ -7,7 +7,7 @@ import html
 
 import plotly.graph_objects as go
 import streamlit as st
-from shared import TextInput, cached_model, show_figure
+from shared import TextInput, cached_model, requested, show_figure
 from state.text import GenerationInput, clip_percentile, generated
 
 from components.heatmaps import attention_map, labelled_heatmap
@@ -45,14 +45,13 @@ def render(key: TextInput, layer: int, head: int) -> None:
                                  help="Sampling draws from softmax(logits / temperature); greedy ignores it.")
         seed.number_input("Seed", 0, 2**31 - 1, 0, key="gen_seed", help="The same seed gives the same text.")
         run = st.form_submit_button("Generate", type="primary")
-    if run:
-        st.session_state["gen_request"] = GenerationInput(
-            key, int(st.session_state["gen_tokens"]), st.session_state["gen_mode"] == "sampled",
-            float(st.session_state["gen_temperature"]), int(st.session_state["gen_seed"]))
-    request = st.session_state.get("gen_request")
-    if request is None or request.text != key:
-        st.caption("Choose the settings and press Generate: the model continues the text above, one token at a "
-                   "time, and every step's attention is recorded as it reads its own cache.")
+    request = requested(
+        "gen_request", run, key,
+        lambda: GenerationInput(key, int(st.session_state["gen_tokens"]), st.session_state["gen_mode"] == "sampled",
+                                float(st.session_state["gen_temperature"]), int(st.session_state["gen_seed"])),
+        "Choose the settings and press Generate: the model continues the text above, one token at a time, and "
+        "every step's attention is recorded as it reads its own cache.")
+    if request is None:
         return
     generation = generated(request)
     if generation is None:
