@@ -14,11 +14,11 @@ from state.text import cached_weighting_problem, sink_tokens
 from views.text import ablation, bertviz, compare, generation, heads, maps, seq2seq, walkthrough
 
 from components.markdown import escape_markdown
-from models.engine.export import capture_npz, npz_size
+from models.engine.export import capture_npz, includes_maps, maps_bytes, npz_size
 from models.text.weighting import WEIGHTINGS
 
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
-MAX_TOKENS = 512
+MAX_TOKENS = 4096  # or the model's own limit if lower; a server's capture budget may allow fewer (it says so)
 INPUT_WIDGETS = ("text", "pair", "layer", "head")  # kept while an encoder–decoder's page is shown instead
 VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz", "Generation", "Ablation", "A/B")
 
@@ -37,7 +37,8 @@ if picked is not None and picked[0].encoder_decoder:  # a source, its translatio
 st.session_state.setdefault("text", DEFAULT_TEXT)
 with st.form("text_input"):
     st.text_area("Text", key="text", height=110, max_chars=100_000,
-                 help=f"Up to {MAX_TOKENS} tokens are shown; longer text is cut with a notice.")
+                 help=f"Up to {MAX_TOKENS} tokens (or the model's own limit) are shown; longer text is cut with a "
+                      "notice. Past 512 tokens each map is max-pooled into blocks, with a window of exact cells.")
     is_encoder = picked is not None and not picked[0].causal
     pair = st.text_input("Second segment (optional sentence pair)", key="pair") if is_encoder else None
     st.form_submit_button("Show attention", type="primary")
@@ -96,7 +97,9 @@ download.download_button(
     f"Download the capture (.npz, {npz_size(capture) / 1e6:.0f} MB)", data=lambda: capture_npz(capture_of(key)),
     file_name="attention-capture.npz", mime="application/octet-stream", on_click="ignore", icon=":material/download:",
     help="Weights, scores, mask, queries/keys/values (when the model exposes them), tokens and model id; "
-         "layout in the README.",
+         "layout in the README." if includes_maps(capture) else
+         f"At {capture.seq_len} tokens the maps themselves would take {maps_bytes(capture) / 1e9:.1f} GB: the file "
+         "holds the queries, keys, values, masks and scaling that compute every one of them (layout in the README).",
 )
 
 # bind: /?text_view=bertviz opens that tab (the Text page is served at the root), so a view can be linked

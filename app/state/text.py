@@ -61,8 +61,17 @@ def sink_tokens(key: TextInput) -> list[int]:
 
 @kept()
 def cached_head_map(key: TextInput, layer: int, head: int, style: MapStyle) -> np.ndarray:
-    """One head's map (Tq, Tk) as `style` draws it."""
+    """One head's map (Tq, Tk) as `style` draws it (the model's own weights: that head alone is computed)."""
+    if style.plain:
+        return capture_of(key).layers[layer].head_weights(head).numpy()
     return layer_maps(key, layer, style)[head]
+
+
+@kept()
+def cached_zoom(key: TextInput, layer: int, head: int, style: MapStyle, first_query: int, first_key: int,
+                size: int) -> np.ndarray:
+    """A size x size window of one head's map, exact."""
+    return cached_head_map(key, layer, head, style)[first_query : first_query + size, first_key : first_key + size]
 
 
 @kept()
@@ -81,7 +90,7 @@ def cached_mosaic(key: TextInput, thumb: int, style: MapStyle) -> go.Figure:
     """The layers x heads overview figure for one capture (small: thumbnails only)."""
     capture = capture_of(key)
     return attention_mosaic(
-        [layer_maps(key, i, style) for i in range(capture.num_layers)],
+        (layer_maps(key, i, style) for i in range(capture.num_layers)),  # one layer's maps at a time
         [None if layer.mask is None else layer.mask.numpy() for layer in capture.layers],
         capture.num_heads,
         thumb,
@@ -183,8 +192,8 @@ def cached_shifts(a: TextInput, b: TextInput) -> np.ndarray:
 @kept()
 def cached_map_difference(a: TextInput, b: TextInput, layer: int, head: int) -> np.ndarray:
     """B − A for one head on A's tokens, NaN where unmatched."""
-    return map_difference(capture_of(a).layers[layer].weights[head], capture_of(b).layers[layer].weights[head],
-                          cached_alignment(a, b)).numpy()
+    return map_difference(capture_of(a).layers[layer].head_weights(head),
+                          capture_of(b).layers[layer].head_weights(head), cached_alignment(a, b)).numpy()
 
 
 class TranslationInput(NamedTuple):
@@ -213,7 +222,7 @@ def translated(key: TranslationInput) -> Seq2SeqCapture | None:
 def cached_translation_mosaic(key: TranslationInput, kind: str, thumb: int) -> go.Figure:
     """Every layer × head of one kind of attention as thumbnails."""
     layers = translation_of(key).layers(kind)
-    return attention_mosaic([layer.weights.numpy() for layer in layers],
+    return attention_mosaic((layer.weights.numpy() for layer in layers),
                             [None if layer.mask is None else layer.mask.numpy() for layer in layers],
                             layers[0].num_heads, thumb)
 

@@ -6,6 +6,7 @@ patch grid: its size, and which tokens are CLS, registers or padding rather than
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,24 +81,24 @@ class AttentionCapture:
 
     @property
     def seq_len(self) -> int:
-        return self.layers[0].weights.shape[-1]
+        return self.layers[0].shape[-1]
 
     @property
     def nbytes(self) -> int:
-        """Bytes its tensors hold, counting the scores each layer computes (and keeps) on first use."""
+        """Bytes its tensors hold (the maps are computed on demand, not held)."""
         total = sum(a.nbytes for a in (self.hidden, self.pixels) if a is not None)
-        return total + sum(layer_nbytes(layer)
-                           for layer in (*self.layers, *((self.pooling,) if self.pooling is not None else ())))
+        return total + layers_nbytes((*self.layers, *((self.pooling,) if self.pooling is not None else ())))
 
 
-def layer_nbytes(layer: LayerAttention) -> int:
-    """Bytes one recorded layer holds, counting the scores it computes (and keeps) on first use."""
-    tensors = (layer.weights, layer.stored_scores, layer.mask, layer.query, layer.key, layer.value,
-               layer.context, layer.bias, layer.sink, layer.__dict__.get("scores"))
-    total = sum(t.nbytes for t in tensors if t is not None)
-    if layer.exposes_scores and "scores" not in layer.__dict__ and layer.stored_scores is None:
-        total += layer.weights.nbytes  # recomputed on first use, then kept
-    return total
+def layers_nbytes(layers: Iterable[LayerAttention]) -> int:
+    """Bytes recorded layers hold, each tensor once even when layers share it (a mask, a position bias)."""
+    held = {}
+    for layer in layers:
+        for tensor in (layer.stored_weights, layer.stored_scores, layer.mask, layer.query, layer.key, layer.value,
+                       layer.context, layer.bias, layer.sink):
+            if tensor is not None:
+                held[id(tensor)] = tensor.nbytes
+    return sum(held.values())
 
 
 def token_label(text: str) -> str:
@@ -114,7 +115,7 @@ def _returned_layers(output, causal: bool, dtype: torch.dtype) -> tuple[LayerAtt
     for index, weights in enumerate(getattr(output, "attentions", None) or ()):
         kept = weights[0].detach().to("cpu", dtype)  # (H, Tq, Tk)
         mask = torch.ones(kept.shape[-2:], dtype=torch.bool).tril() if causal else None
-        layers.append(LayerAttention(name=f"layer {index}", weights=kept, stored_scores=None, mask=mask))
+        layers.append(LayerAttention(name=f"layer {index}", stored_weights=kept, stored_scores=None, mask=mask))
     return tuple(layers)
 
 
@@ -244,7 +245,7 @@ def capture_image(loaded: LoadedModel, image: Image.Image, dtype: torch.dtype = 
         raise CaptureError(f"{loaded.name} is a text model: it takes text, not images.")
     inputs = dict(loaded.processor(images=image.convert("RGB"), return_tensors="pt"))
     layers, pooling, hidden = _record(loaded, inputs, dtype)
-    grid = patch_grid(loaded, inputs, layers[0].weights.shape[-1])
+    grid = patch_grid(loaded, inputs, layers[0].shape[-1])
     return AttentionCapture(
         model_name=loaded.name,
         layers=layers,

@@ -19,6 +19,9 @@ Layout (format "attention-lens-capture/1"; L layers, H heads, H_kv key/value hea
     pixels       uint8   (H, W, 3)      images: the photo as the model saw it (after resize and crop) tokens
     pooling_weights, pooling_scores float32 (H, 1, N)   SigLIP-style pooling head, when present
     model, format str ();  causal bool ();  dropped_tokens, kv_heads int64 ()
+
+Past MAX_MAP_BYTES (a 2,048-token SmolLM2 capture's maps would be 9 GB) weights and scores are left out: every map
+is softmax(query · key * scaling + bias, where allowed) of the arrays that are there, and `maps_omitted` says so.
 """
 
 from __future__ import annotations
@@ -32,6 +35,19 @@ import torch
 from models.engine.capture import AttentionCapture
 
 FORMAT = "attention-lens-capture/1"
+MAX_MAP_BYTES = 1 << 30  # weights and scores together, above which the file carries what computes them instead
+
+
+def maps_bytes(capture: AttentionCapture) -> int:
+    """Bytes the weights (and scores, when exposed) of every layer take as float32."""
+    layer = capture.layers[0]
+    tq, tk = layer.shape
+    return capture.num_layers * layer.num_heads * tq * tk * 4 * (2 if capture.exposes_scores else 1)
+
+
+def includes_maps(capture: AttentionCapture) -> bool:
+    """Whether the file carries the maps themselves, or (at length) only what computes them."""
+    return maps_bytes(capture) <= MAX_MAP_BYTES or capture.layers[0].query is None
 
 
 def _stack(capture: AttentionCapture, field: Callable) -> np.ndarray:
@@ -48,12 +64,17 @@ def capture_arrays(capture: AttentionCapture) -> dict[str, np.ndarray]:
         "dropped_tokens": np.array(capture.dropped_tokens),
         "kv_heads": np.array(capture.kv_heads or capture.num_heads),
         "layer_names": np.array([layer.name for layer in capture.layers]),
-        "weights": _stack(capture, lambda layer: layer.weights.float()),
         "allowed": _stack(capture, lambda layer: layer.allowed),
         "scaling": np.array([layer.scaling or np.nan for layer in capture.layers], dtype=np.float64),
     }
-    if capture.exposes_scores:
-        arrays["scores"] = _stack(capture, lambda layer: layer.scores.float())
+    if includes_maps(capture):
+        arrays["weights"] = _stack(capture, lambda layer: layer.weights.float())
+        if capture.exposes_scores:
+            arrays["scores"] = _stack(capture, lambda layer: layer.scores.float())
+    else:
+        arrays["maps_omitted"] = np.array(True)
+        if capture.layers[0].bias is not None:
+            arrays["bias"] = _stack(capture, lambda layer: layer.bias.float())
     if first.sink is not None:
         arrays["sinks"] = _stack(capture, lambda layer: layer.sink.float())
     if first.query is not None:
@@ -84,8 +105,7 @@ def capture_npz(capture: AttentionCapture, extra: Mapping[str, np.ndarray] | Non
 
 
 def npz_size(capture: AttentionCapture) -> int:
-    """About how many bytes the .npz takes, without building it (for the download button's label)."""
+    """About how many bytes the .npz takes, from the shapes alone (for the download button's label)."""
     layer = capture.layers[0]
-    scores = layer.weights if capture.exposes_scores else None  # the same size; not computed for the label
-    tensors = (layer.weights, scores, layer.query, layer.key, layer.value)
-    return capture.num_layers * sum(4 * t.numel() for t in tensors if t is not None)
+    vectors = sum(t.numel() for t in (layer.query, layer.key, layer.value) if t is not None) * 4 * capture.num_layers
+    return vectors + (maps_bytes(capture) if includes_maps(capture) else 0)

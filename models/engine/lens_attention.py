@@ -21,17 +21,11 @@ LENS_ATTENTION = "attention_lens"
 
 
 class AttentionSink(Protocol):
-    """Receives one attention call: the module, its scaled scores, mask and weights, and the vectors."""
+    """Receives one attention call: the module, its mask and the vectors that determine its maps."""
 
-    def record(
-        self,
-        module: nn.Module,
-        scores: torch.Tensor,
-        mask: torch.Tensor | None,
-        weights: torch.Tensor,
-        *,
-        vectors: AttentionVectors | None = None,
-    ) -> None: ...
+    fast: bool  # whether the call may run on SDPA, returning no weights (nothing asked for output_attentions)
+
+    def record(self, module: nn.Module, mask: torch.Tensor | None, *, vectors: AttentionVectors) -> None: ...
 
 
 class AttentionVectors(NamedTuple):
@@ -74,10 +68,13 @@ def lens_attention(
     softcap: float | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eager attention: softmax(q k^T * scaling + mask) v, recording scores and weights.
+    """softmax(q k^T * scaling + mask) v, handing q, k, v and the mask to the active recording.
 
-    With sinks (``s_aux``, GPT-OSS) each head's softmax has one more column, its sink logit, which
-    is dropped afterwards: the weights of a row then sum to less than 1, as in the model's own code.
+    Inside a fast recording the output comes from SDPA (the maps are computed later, on demand, from what was
+    recorded) unless the model soft-caps its scores or has sinks, which SDPA cannot do. Otherwise eager, returning
+    the weights, as output_attentions asks. With sinks (``s_aux``, GPT-OSS) each head's softmax has one more
+    column, its sink logit, which is dropped afterwards: the weights of a row then sum to less than 1, as in the
+    model's own code.
     """
     sink_logits = kwargs.get("s_aux")  # (H,) or None
     position_bias = kwargs.get("position_bias")  # T5: (1|B, H, Tq, Tk) relative positions, added like the mask
@@ -91,18 +88,25 @@ def lens_attention(
         values = value.repeat_interleave(n_rep, dim=1)
     if scaling is None:
         scaling = query.shape[-1] ** -0.5
-
-    scores = pre_softmax(torch.matmul(query, keys.transpose(-1, -2)), scaling, softcap)  # (B, H, Tq, Tk)
-    logits = scores if attention_mask is None else scores + attention_mask
-    if sink_logits is None:
-        weights = torch.softmax(logits, dim=-1, dtype=torch.float32).to(query.dtype)  # (B, H, Tq, Tk)
-    else:  # as GPT-OSS's eager code: softmax over [logits, sink] after subtracting the row max
-        sinks = sink_logits.reshape(1, -1, 1, 1).expand(*logits.shape[:-1], 1).to(logits.dtype)  # (B, H, Tq, 1)
-        combined = torch.cat([logits, sinks], dim=-1)  # (B, H, Tq, Tk + 1)
-        combined = combined - combined.max(dim=-1, keepdim=True).values
-        weights = torch.softmax(combined, dim=-1, dtype=combined.dtype)[..., :-1].to(query.dtype)
-    weights_used = nn.functional.dropout(weights, p=dropout, training=module.training)
-    output = torch.matmul(weights_used, values).transpose(1, 2).contiguous()  # (B, Tq, H, d)
+    recorder = active_sink.get()
+    fast = (recorder is not None and recorder.fast and sink_logits is None and softcap is None
+            and not (module.training and dropout > 0))
+    if fast:  # (B, H, Tq, d) -> (B, Tq, H, d); no weights materialised
+        weights = None
+        output = nn.functional.scaled_dot_product_attention(
+            query, keys, values, attn_mask=attention_mask, scale=scaling).transpose(1, 2).contiguous()
+    else:
+        scores = pre_softmax(torch.matmul(query, keys.transpose(-1, -2)), scaling, softcap)  # (B, H, Tq, Tk)
+        logits = scores if attention_mask is None else scores + attention_mask
+        if sink_logits is None:
+            weights = torch.softmax(logits, dim=-1, dtype=torch.float32).to(query.dtype)  # (B, H, Tq, Tk)
+        else:  # as GPT-OSS's eager code: softmax over [logits, sink] after subtracting the row max
+            sinks = sink_logits.reshape(1, -1, 1, 1).expand(*logits.shape[:-1], 1).to(logits.dtype)  # (B, H, Tq, 1)
+            combined = torch.cat([logits, sinks], dim=-1)  # (B, H, Tq, Tk + 1)
+            combined = combined - combined.max(dim=-1, keepdim=True).values
+            weights = torch.softmax(combined, dim=-1, dtype=combined.dtype)[..., :-1].to(query.dtype)
+        weights_used = nn.functional.dropout(weights, p=dropout, training=module.training)
+        output = torch.matmul(weights_used, values).transpose(1, 2).contiguous()  # (B, Tq, H, d)
     ablation = active_ablation.get()
     if ablation is not None and module in ablation:  # silenced heads: 0 (or their mean) before the output projection
         keep, mean = ablation[module]
@@ -112,9 +116,8 @@ def lens_attention(
         if fill is not None:
             output = output + (1 - keep) * fill
 
-    recorder = active_sink.get()
     if recorder is not None:
-        recorder.record(module, scores, attention_mask, weights,
+        recorder.record(module, attention_mask,
                         vectors=AttentionVectors(query, key, value, output, float(scaling), softcap, sink_logits))
     return output, weights
 

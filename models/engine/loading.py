@@ -318,7 +318,7 @@ def _checked(loaded: LoadedModel) -> LoadedModel:
     model, family = loaded.model, loaded.family
     inputs = {k: v.to(loaded.device) for k, v in _probe_inputs(loaded).items()}
     try:
-        with torch.inference_mode(), (recording(model) if loaded.exposes_scores else nullcontext()) as rec:
+        with torch.inference_mode(), (recording(model, fast=False) if loaded.exposes_scores else nullcontext()) as rec:
             output = model(**inputs, output_attentions=True)
     except Exception as error:  # noqa: BLE001 - the user gets one sentence
         first_line = (str(error).strip().splitlines() or [""])[0][:200]

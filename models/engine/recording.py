@@ -7,12 +7,12 @@ hooks are attached to them for the duration of the recording only.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from functools import cached_property
 
 import torch
 from torch import nn
@@ -23,19 +23,30 @@ from models.engine.lens_attention import LENS_ATTENTION, AttentionVectors, activ
 
 def masked_softmax(logits: torch.Tensor, allowed: torch.Tensor | None,
                    sink: torch.Tensor | None = None) -> torch.Tensor:
-    """Softmax over the last axis where `allowed` is True; rows with nothing allowed become 0.
+    """Softmax over the last axis where `allowed` is True, in the logits' own precision (float32, as the models
+    compute it); rows with nothing allowed become 0.
 
     sink: logits of one extra column per row (broadcast over logits.shape[:-1]), dropped after the
     softmax, as GPT-OSS's attention sinks: the row then sums to less than 1.
     """
     if allowed is not None:
         logits = logits.masked_fill(~allowed, float("-inf"))
-    wide = logits.double()
     if sink is not None:
-        column = torch.as_tensor(sink, dtype=torch.float64).expand(logits.shape[:-1]).unsqueeze(-1)
-        wide = torch.cat([wide, column], dim=-1)  # (..., Tk + 1)
-    weights = torch.softmax(wide, dim=-1).nan_to_num(0.0)
-    return (weights if sink is None else weights[..., :-1]).to(logits.dtype)
+        column = torch.as_tensor(sink, dtype=logits.dtype).expand(logits.shape[:-1]).unsqueeze(-1)
+        logits = torch.cat([logits, column], dim=-1)  # (..., Tk + 1)
+    weights = torch.softmax(logits, dim=-1)
+    if allowed is not None and not bool(allowed.any(-1).all()):  # a row with nothing allowed: 0, not NaN
+        weights = weights.nan_to_num(0.0)
+    return weights if sink is None else weights[..., :-1]
+
+
+@functools.lru_cache(maxsize=4)
+def _additive_mask(mask: torch.Tensor | None, shape: tuple[int, int]) -> tuple[torch.Tensor, bool]:
+    """(a (Tq, Tk) float32 mask, 0 where allowed and -inf elsewhere; whether some row allows nothing), made once
+    for the layers that share `mask` (the last few masks are kept)."""
+    if mask is None:
+        return torch.zeros(shape), False
+    return torch.zeros(shape).masked_fill(~mask, float("-inf")), not bool(mask.any(-1).all())
 
 
 class ScoresUnavailable(ValueError):
@@ -44,19 +55,19 @@ class ScoresUnavailable(ValueError):
 
 @dataclass(frozen=True)
 class LayerAttention:
-    """One attention call of one input: weights and scores per head, and where attending is allowed.
+    """One attention call of one input: what determines its maps, and where attending is allowed.
 
     The promise: weights = softmax(scores + mask), with the sink column when the model has sinks.
     Scores hold everything the model adds before its softmax: q.k * scaling, soft-capping, and any
-    additive bias (ALiBi, relative positions) that arrived in a float mask. They are not copied out
-    of the forward pass when the queries and keys are recorded: they are recomputed on first use.
-    Keeping them would double what a capture holds (measured: +50% time at 512 tokens on MiniLM).
+    additive bias (ALiBi, relative positions) that arrived in a float mask. Neither is recorded when
+    the queries and keys are: both are computed on demand, for one head or all of them, so a capture
+    holds memory linear in its length (q, k, v, and each distinct mask or bias once).
     Models that bypass transformers' attention registry give weights only (see `exposes_scores`).
     """
 
     name: str  # the module's path in the model, e.g. "encoder.layer.3.attention.attention"
-    weights: torch.Tensor  # (H, Tq, Tk), rows sum to 1 (less with sinks)
-    stored_scores: torch.Tensor | None  # (H, Tq, Tk) when they cannot be recomputed (pooling heads)
+    stored_weights: torch.Tensor | None  # (H, Tq, Tk) when they cannot be computed (weights-only models, pooling)
+    stored_scores: torch.Tensor | None  # (H, Tq, Tk) when they cannot be computed from q and k (pooling heads)
     mask: torch.Tensor | None  # (Tq, Tk) bool, True where the query may attend the key
     scaling: float | None = None  # what q.k was multiplied by (1/sqrt(d) for almost every model)
     query: torch.Tensor | None = None  # (H, Tq, d) per-head queries, after rotary embeddings
@@ -69,30 +80,76 @@ class LayerAttention:
 
     @property
     def num_heads(self) -> int:
-        return self.weights.shape[0]
+        return (self.query if self.query is not None else self.stored_weights).shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(Tq, Tk): queries and keys of one map."""
+        if self.query is not None:
+            return self.query.shape[1], self.key.shape[1]
+        return tuple(self.stored_weights.shape[-2:])
 
     @property
     def exposes_scores(self) -> bool:
         """Whether scores (and so every view built on them) exist for this layer."""
         return self.stored_scores is not None or self.query is not None
 
-    @cached_property
-    def scores(self) -> torch.Tensor:
-        """(H, Tq, Tk): q.k * scaling, soft-capped if the model does, plus any additive bias; before the mask."""
+    def head_scores(self, head: int | slice = slice(None)) -> torch.Tensor:
+        """(Tq, Tk) for one head, (H', Tq, Tk) for a slice: q.k * scaling, soft-capped if the model does, plus any
+        additive bias; before the mask."""
         if not self.exposes_scores:
             raise ScoresUnavailable(f"{self.name} returned only its attention weights, not its scores")
+        bias = None if self.bias is None else self.bias[head] if self.bias.shape[0] > 1 else self.bias[0]
         if self.stored_scores is not None:
-            return self.stored_scores if self.bias is None else self.stored_scores + self.bias
-        key = self.key.repeat_interleave(self.query.shape[0] // self.key.shape[0], dim=0)  # (H, Tk, d)
-        qk = torch.matmul(self.query, key.transpose(-1, -2))  # (H, Tq, Tk)
-        return pre_softmax(qk, self.scaling, self.softcap, self.bias)
+            scores = self.stored_scores[head]
+            return scores if bias is None else scores + bias
+        query, key = self._vectors(head)
+        qk = torch.matmul(query, key.transpose(-1, -2))  # (Tq, Tk) or (H', Tq, Tk)
+        return pre_softmax(qk, self.scaling, self.softcap, bias)
+
+    def _vectors(self, head: int | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """The queries of `head` and the keys each reads: (Tq, d), (Tk, d) or, for a slice, (H', Tq, d), (H', Tk, d)."""
+        group = self.query.shape[0] // self.key.shape[0]  # query heads per key/value head
+        heads = torch.arange(self.query.shape[0])[head]  # the query heads asked for
+        return self.query[head], self.key[heads // group]
+
+    def head_weights(self, head: int | slice = slice(None)) -> torch.Tensor:
+        """(Tq, Tk) for one head, (H', Tq, Tk) for a slice: the attention weights, computed from the scores."""
+        if self.stored_weights is not None:
+            return self.stored_weights[head]
+        if self.stored_scores is None and self.softcap is None and self.bias is None and self.sink is None:
+            # the common case in one fused product: mask + scaling * q kᵀ, then the softmax
+            query, key = self._vectors(head)
+            blocked, empty_rows = _additive_mask(self.mask, self.shape)
+            if query.dim() == 2:
+                logits = torch.addmm(blocked, query, key.T, alpha=self.scaling)  # (Tq, Tk)
+            else:
+                logits = torch.baddbmm(blocked.expand(query.shape[0], -1, -1), query, key.transpose(-1, -2),
+                                       alpha=self.scaling)  # (H', Tq, Tk)
+            weights = torch.softmax(logits, dim=-1)
+            return weights.nan_to_num(0.0) if empty_rows else weights
+        sink = None if self.sink is None else self.sink[head]
+        if sink is not None and sink.dim() == 1:
+            sink = sink[:, None]  # one sink per head, broadcast over its rows
+        return masked_softmax(self.head_scores(head), self.allowed, sink)
+
+    @property
+    def scores(self) -> torch.Tensor:
+        """(H, Tq, Tk), computed on each use (nothing of size T² is kept): `head_scores` for one head."""
+        return self.head_scores()
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """(H, Tq, Tk), rows sum to 1 (less with sinks); computed on each use unless the model gave only these:
+        `head_weights` for one head."""
+        return self.head_weights()
 
     @property
     def allowed(self) -> torch.Tensor:
         """(Tq, Tk) bool: the mask, or everything allowed when there is none."""
         if self.mask is not None:
             return self.mask
-        return torch.ones(self.weights.shape[-2:], dtype=torch.bool)
+        return torch.ones(self.shape, dtype=torch.bool)
 
     def softmax(self, scores: torch.Tensor) -> torch.Tensor:
         """(H, Tq, Tk) scores -> weights as this layer computes them: masked, with its sinks if any."""
@@ -102,8 +159,9 @@ class LayerAttention:
 class Recording:
     """Collects the attention calls made by one model in the current context."""
 
-    def __init__(self, model: nn.Module, dtype: torch.dtype = torch.float32):
+    def __init__(self, model: nn.Module, dtype: torch.dtype = torch.float32, fast: bool = True):
         self.dtype = dtype
+        self.fast = fast  # attention may run on SDPA (no weights returned, so no output_attentions)
         self.names = {module: name for name, module in model.named_modules()}
         self.layers: list[LayerAttention] = []
         self.pooling: list[LayerAttention] = []
@@ -138,21 +196,26 @@ class Recording:
             self._masks[key] = (mask, allowed.expand(tq, tk).clone(), bias)
         return self._masks[key][1:]
 
-    def record(self, module, scores, mask, weights, *, vectors: AttentionVectors | None = None,
+    def record(self, module: nn.Module, mask: torch.Tensor | None, *, vectors: AttentionVectors | None = None,
+               scores: torch.Tensor | None = None, weights: torch.Tensor | None = None,
                pooling: bool = False) -> None:
+        """One attention call: its q, k, v (the maps are computed from them on demand), or, for the pooling heads
+        that only hand over their scores and weights, those."""
         name = self.names.get(module)
         if name is None:  # another model running in this context: not ours
             return
-        if vectors is not None:  # the scores can be recomputed exactly from q and k: not kept
-            extra = dict(stored_scores=None, scaling=vectors.scaling, softcap=vectors.softcap,
+        if vectors is not None:
+            heads, tq = vectors.query.shape[1], vectors.query.shape[2]
+            extra = dict(stored_weights=None, stored_scores=None, scaling=vectors.scaling, softcap=vectors.softcap,
                          query=self._keep(vectors.query), key=self._keep(vectors.key),
                          value=self._keep(vectors.value), context=self._keep(vectors.context),
                          sink=None if vectors.sink is None else vectors.sink.detach().to("cpu", self.dtype))
-        else:  # nn.MultiheadAttention pooling heads: only their scores are at hand
+        else:  # nn.MultiheadAttention pooling heads: only their scores and weights are at hand
+            heads, tq = weights.shape[1], weights.shape[2]
             scaling = (module.embed_dim // module.num_heads) ** -0.5 if pooling else None
-            extra = dict(stored_scores=self._keep(scores), scaling=scaling)
-        allowed, bias = self._mask_parts(mask, weights.shape[1], weights.shape[2])
-        layer = LayerAttention(name=name, weights=self._keep(weights), mask=allowed, bias=bias, **extra)
+            extra = dict(stored_weights=self._keep(weights), stored_scores=self._keep(scores), scaling=scaling)
+        allowed, bias = self._mask_parts(mask, heads, tq)
+        layer = LayerAttention(name=name, mask=allowed, bias=bias, **extra)
         (self.pooling if pooling else self.layers).append(layer)
 
 
@@ -190,7 +253,7 @@ def _hook_multihead(module: nn.MultiheadAttention, rec: Recording) -> list:
     def after(mod, args, kwargs, output):
         if active_sink.get() is not rec or "scores" not in pending:
             return None
-        rec.record(mod, pending.pop("scores"), pending.pop("mask"), output[1], pooling=True)
+        rec.record(mod, pending.pop("mask"), scores=pending.pop("scores"), weights=output[1], pooling=True)
         return None
 
     return [
@@ -203,14 +266,18 @@ _hook_locks: weakref.WeakKeyDictionary[nn.Module, threading.Lock] = weakref.Weak
 
 
 @contextmanager
-def recording(model: nn.Module, dtype: torch.dtype = torch.float32) -> Iterator[Recording]:
-    """Within this context, forward passes of `model` in this thread are recorded; nothing stays after."""
+def recording(model: nn.Module, dtype: torch.dtype = torch.float32, fast: bool = True) -> Iterator[Recording]:
+    """Within this context, forward passes of `model` in this thread are recorded; nothing stays after.
+
+    fast: attention runs on SDPA where it can, and returns no weights: pass False when the forward pass asks for
+    output_attentions.
+    """
     implementation = getattr(model.config, "_attn_implementation", None)
     if implementation != LENS_ATTENTION:
         raise ValueError(
             f"model runs {implementation!r} attention; load it with attn_implementation={LENS_ATTENTION!r}"
         )
-    rec = Recording(model, dtype)
+    rec = Recording(model, dtype, fast)
     pooling_heads = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
     # torch's hook tables are not safe to change while another thread runs the same model:
     # recordings that attach hooks take turns on that model (the others run side by side)

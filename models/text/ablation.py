@@ -40,7 +40,7 @@ class Ablation:
 
     def map_difference(self, layer: int, head: int) -> torch.Tensor:
         """(Tq, Tk) removed − original for one head."""
-        return self.ablated.layers[layer].weights[head] - self.original.layers[layer].weights[head]
+        return self.ablated.layers[layer].head_weights(head) - self.original.layers[layer].head_weights(head)
 
     def top_next_tokens(self, k: int = 8) -> list[tuple[int, float, float]]:
         """(token id, probability before, after) for the union of both runs' k most probable next tokens."""

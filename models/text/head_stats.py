@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -25,18 +26,18 @@ def head_statistics(layer: LayerAttention, groups: Mapping[str, Sequence[int]]) 
     - mean distance: sum_k w |q - k|, in tokens
     - share on each group of keys (attention sinks such as the first token, [CLS], [SEP]), and on all of them
     """
-    w = layer.weights.double()  # (H, Tq, Tk)
-    tq, tk = w.shape[-2:]
-    entropy = -torch.where(w > 0, w * torch.log2(w), 0.0).sum(-1)  # (H, Tq)
+    tq, tk = layer.shape
     offset = tk - tq  # queries are the last Tq positions when keys include a cache
-    distance = (torch.arange(tq)[:, None] + offset - torch.arange(tk)[None, :]).abs()  # (Tq, Tk)
-    stats = {
-        "entropy (bits)": entropy.mean(-1),
-        "mean distance (tokens)": (w * distance).sum(-1).mean(-1),
-    }
-    for name, positions in groups.items():
-        stats[f"on {name}"] = w[..., list(positions)].sum(-1).mean(-1)
+    distance = (torch.arange(tq)[:, None] + offset - torch.arange(tk)[None, :]).abs().float()  # (Tq, Tk)
+    every = sorted({p for positions in groups.values() for p in positions})
+    columns = {f"on {name}": list(positions) for name, positions in groups.items()}
     if len(groups) > 1:  # every sink together: what "hide sinks" removes from each row
-        every = sorted({p for positions in groups.values() for p in positions})
-        stats["on all sinks"] = w[..., every].sum(-1).mean(-1)
-    return {name: values.float() for name, values in stats.items()}
+        columns["on all sinks"] = every
+    rows = []
+    for head in range(layer.num_heads):  # one head's map at a time: memory stays at one (Tq, Tk)
+        w = layer.head_weights(head)  # (Tq, Tk)
+        row = {"entropy (bits)": -torch.special.xlogy(w, w).sum(-1).double().mean() / math.log(2),
+               "mean distance (tokens)": (w * distance).sum(-1).double().mean()}
+        row |= {name: w[:, positions].sum(-1).double().mean() for name, positions in columns.items()}
+        rows.append(row)
+    return {name: torch.stack([row[name] for row in rows]).float() for name in rows[0]}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.engine.capture import CaptureError, layer_nbytes, token_label
+from models.engine.capture import CaptureError, layers_nbytes, token_label
 from models.engine.loading import LoadedModel
 from models.engine.recording import LayerAttention, recording
 
@@ -38,7 +38,7 @@ class Seq2SeqCapture:
 
     @property
     def nbytes(self) -> int:
-        return sum(layer_nbytes(layer) for layer in (*self.encoder, *self.decoder, *self.cross))
+        return layers_nbytes((*self.encoder, *self.decoder, *self.cross))
 
     def layers(self, kind: str) -> tuple[LayerAttention, ...]:
         """The recorded layers of one kind: "encoder", "decoder" or "cross"."""

@@ -58,7 +58,7 @@ class HeadStep:
     bias: torch.Tensor | None  # (Tk,) additive bias the model adds (ALiBi, relative positions)
     sink: float | None  # GPT-OSS: this head's sink logit, one more softmax column, dropped after
     weights: torch.Tensor  # (Tk,) softmax(scores + mask), by hand
-    model_weights: torch.Tensor  # (Tk,) the captured row
+    model_weights: torch.Tensor  # (Tk,) the row as the capture computes it from the recorded q and k
     output: torch.Tensor  # (d,) weights @ values, by hand
     model_output: torch.Tensor  # (d,) what the model's attention call returned for this head
     unscaled_weights: torch.Tensor  # (Tk,) softmax(raw + mask): what skipping the scaling would give
@@ -165,7 +165,8 @@ def _head_step(layer: LayerAttention, head: int, token: int) -> HeadStep:
     weights = masked_softmax(pre_softmax(raw, layer.scaling, layer.softcap, bias), allowed, sink)
     return HeadStep(
         query=query, keys=keys, values=values, allowed=allowed, raw_scores=raw, scaling=layer.scaling,
-        softcap=layer.softcap, bias=bias, sink=sink, weights=weights, model_weights=layer.weights[head, token].double(),
+        softcap=layer.softcap, bias=bias, sink=sink, weights=weights,
+        model_weights=layer.head_weights(head)[token].double(),
         output=weights @ values, model_output=layer.context[token, head].double(),
         unscaled_weights=masked_softmax(pre_softmax(raw, 1.0, layer.softcap, bias), allowed, sink), kv_head=kv_head,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -383,3 +384,33 @@ def test_ab_compares_the_classic_pair_and_differs_only_between_matched_tokens(ap
     next(b for b in app.button if b.label == "Compare").click()
     rerun(app)
     assert any("the same as text A" in i.value for i in app.info)
+
+
+def test_a_2048_token_text_draws_a_max_pooled_map_and_an_exact_window_within_3_mb(app, smollm2):
+    """Past 512 tokens the selected map is max-pooled (a sharp weight stays visible) and a window shows the exact
+    cells; every figure together stays under 3 MB."""
+    from models.engine.capture import capture_text
+
+    text = " a" * 2048
+    _smollm2(app)
+    _submit(app, text)
+    charts = {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in app.get("plotly_chart")}
+    assert set(charts) == {"mosaic", "statistic_grid", "selected_map", "zoom_map"}
+    assert sum(len(c.proto.spec) for c in app.get("plotly_chart")) < 3e6
+    capture = capture_text(smollm2, text, max_tokens=4096)
+    assert capture.seq_len == 2048 and any("2048 tokens" in m.value for m in app.markdown)
+    full = capture.layers[0].head_weights(0).numpy()  # layer 0, head 0: what the page shows first
+    overview = heatmap_values(charts["selected_map"])
+    assert overview.shape == (256, 256)
+    assert "max-pooled to 256×256 blocks" in json.dumps(charts["selected_map"], ensure_ascii=False)
+    blocks = full.reshape(256, 8, 256, 8).max(axis=(1, 3))  # 8 × 8 tokens per block
+    blocks[np.triu(np.ones((256, 256), bool), 1)] = np.nan  # blocks wholly in the future: blank
+    np.testing.assert_allclose(overview, blocks, rtol=1e-5, atol=1e-7)
+    app.number_input(key="zoom_query").set_value(1000)
+    app.number_input(key="zoom_key").set_value(900)
+    rerun(app)
+    window = heatmap_values({"data": [next(json.loads(c.proto.spec) for c in app.get("plotly_chart")
+                                           if c.proto.id.endswith("zoom_map"))["data"][0]]})
+    expected = full[1000:1256, 900:1156].copy()
+    expected[~np.tril(np.ones((2048, 2048), bool))[1000:1256, 900:1156]] = np.nan
+    np.testing.assert_allclose(window, expected, rtol=1e-5, atol=1e-7)  # the exact cells, masked ones blank

@@ -70,6 +70,12 @@ def test_weights_equal_eager_and_scores_give_the_weights(name, folders):
         assert_close32(layer.weights, reference[0], scale=max(logit_scale, 1.0), terms=width)
         if layer.exposes_scores:
             assert_close32(layer.softmax(layer.scores), layer.weights, scale=max(logit_scale, 1.0), terms=width)
+            assert layer.stored_weights is None and layer.stored_scores is None  # computed on demand, not held
+            for head in range(layer.num_heads):  # one head alone is the same map (GQA, sinks, soft-capping, bias)
+                assert_close32(layer.head_weights(head), reference[0, head], scale=max(logit_scale, 1.0),
+                               terms=width)
+            assert_close32(layer.head_weights(slice(1, 3)), reference[0, 1:3], scale=max(logit_scale, 1.0),
+                           terms=width)
         else:
             with pytest.raises(ValueError, match="only its attention weights"):
                 _ = layer.scores

@@ -154,3 +154,20 @@ def test_threads_on_one_shared_model_each_get_their_own_maps(name):
         for a, b in zip(got.layers + got.pooling, want.layers + want.pooling, strict=True):
             _assert_weights(a, b.weights)
     assert not torch.equal(results[0].layers[0].weights, results[1].layers[0].weights)
+
+
+@pytest.mark.parametrize("name", ["llama", "bert"])
+def test_a_fast_recording_runs_sdpa_and_keeps_no_map_while_a_slow_one_returns_the_weights(name):
+    lens, _ = FAMILIES[name].pair()
+    inputs = FAMILIES[name].inputs()
+    with torch.inference_mode(), recording(lens) as fast:
+        out = lens(**inputs, output_attentions=True)
+    assert all(a is None for a in out.attentions)  # SDPA: the weights were never materialised
+    with torch.inference_mode(), recording(lens, fast=False) as slow:
+        returned = lens(**inputs, output_attentions=True).attentions
+    for a, b, weights in zip(fast.layers, slow.layers, returned, strict=True):
+        assert a.stored_weights is None and a.stored_scores is None
+        _assert_weights(a, weights[0])
+        _assert_weights(b, weights[0])
+    masks = {id(layer.mask) for layer in fast.layers}
+    assert len(masks) == 1  # one mask, shared by every layer: held once

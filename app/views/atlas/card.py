@@ -45,7 +45,7 @@ def _example_map(model_key: tuple[str, str, str], text: str, layer: int, head: i
         st.warning(str(error))
         return
     tokens = capture.tokens
-    weights = capture.layers[layer].weights[head].numpy()
+    weights = capture.layers[layer].head_weights(head).numpy()
     figure = labelled_heatmap(weights, tokens, tokens, title=f"L{layer} H{head} on this text", max_labels=40)
     query, key = cell
     figure.add_shape(type="rect", x0=key - 0.5, x1=key + 0.5, y0=query - 0.5, y1=query + 0.5,

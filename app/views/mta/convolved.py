@@ -91,7 +91,7 @@ def render(model_key: tuple[str, str, str] | None) -> None:
     head = st.selectbox("Head", range(heads), key="mta_head", format_func=lambda h: f"Head {h}")
     standard_col, mta_col = st.columns(2)
     with standard_col:
-        show_figure(attention_map(weights.weights[head].numpy(), capture.tokens, mask=mask,
+        show_figure(attention_map(weights.head_weights(head).numpy(), capture.tokens, mask=mask,
                                   title=f"standard · layer {layer} · head {head}", clip_percentile=99),
                     f"standard-L{layer}-H{head}", key="standard")
     with mta_col:

@@ -91,7 +91,7 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
     for column, weights, name, figure_key in ((left, before, "original", "abl_original"),
                                               (middle, after, "heads removed", "abl_ablated")):
         with column:
-            show_figure(attention_map(weights.weights[head].numpy(), capture.tokens, mask=mask,
+            show_figure(attention_map(weights.head_weights(head).numpy(), capture.tokens, mask=mask,
                                       title=f"{name} · layer {layer} · head {head}", clip_percentile=clip_percentile()),
                         f"ablation-{name.replace(' ', '-')}-L{layer}-H{head}", key=figure_key)
     with right:

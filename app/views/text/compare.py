@@ -44,7 +44,7 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
     for column, shown, name, figure_key in ((left, capture, "A", "ab_a"), (middle, second, "B", "ab_b")):
         weights = shown.layers[layer]
         with column:
-            show_figure(attention_map(weights.weights[head].numpy(), shown.tokens,
+            show_figure(attention_map(weights.head_weights(head).numpy(), shown.tokens,
                                       mask=None if weights.mask is None else weights.mask.numpy(),
                                       title=f"{name} · layer {layer} · head {head}", clip_percentile=clip_percentile()),
                         f"ab-{name}-L{layer}-H{head}", key=figure_key)

@@ -8,16 +8,46 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from shared import TextInput, show_figure
-from state.text import atlas_of, cached_head_map, cached_mosaic, cached_statistics, clip_percentile, map_style
+from state.text import (
+    atlas_of,
+    cached_head_map,
+    cached_mosaic,
+    cached_statistics,
+    cached_zoom,
+    clip_percentile,
+    map_style,
+)
 
-from components.heatmaps import attention_map, labelled_heatmap
+from components.heatmaps import MAX_CELLS, attention_map, labelled_heatmap
 from models.engine.capture import AttentionCapture
 from models.text.weighting import WEIGHTINGS
 
 # input widgets whose values survive a tab switch (shared.keep_widget_state)
-WIDGETS = ("statistic",)
+WIDGETS = ("statistic", "zoom_size", "zoom_query", "zoom_key")
+ZOOM_SIZES = (64, 128, 256)
 # the figures this view draws, by key: benchmarks and tests count them from here
-FIGURES = ("mosaic", "statistic_grid", "selected_map")
+FIGURES = ("mosaic", "statistic_grid", "selected_map")  # and "zoom_map" past MAX_CELLS tokens
+
+
+def _zoom(key: TextInput, capture: AttentionCapture, layer: int, head: int, style, shown: str) -> None:
+    """A window of the selected map at full resolution: the exact cells of the blocks the overview pools."""
+    st.caption(f"Each cell above is the largest weight of a block of tokens, so no sharp weight is lost at "
+               f"{capture.seq_len} tokens. The window below shows the exact cells of any part of the map.")
+    size_column, query_column, key_column = st.columns(3, vertical_alignment="bottom")
+    size = size_column.selectbox("Window (tokens a side)", ZOOM_SIZES, index=len(ZOOM_SIZES) - 1, key="zoom_size")
+    last = capture.seq_len - size
+    first_query = query_column.number_input("First query (row)", 0, last, last, key="zoom_query")
+    first_key = key_column.number_input("First key (column)", 0, last, last, key="zoom_key")
+    window = cached_zoom(key, layer, head, style, int(first_query), int(first_key), size)
+    mask = capture.layers[layer].allowed[first_query : first_query + size, first_key : first_key + size].numpy()
+    figure = attention_map(
+        window, capture.tokens[first_query : first_query + size], capture.tokens[first_key : first_key + size],
+        mask=mask, clip_percentile=clip_percentile(),
+        title=f"layer {layer} · head {head} · {shown} · queries {first_query}–{first_query + size - 1} × keys "
+              f"{first_key}–{first_key + size - 1}, exact",
+        value_name="attention" if style.weighting == "attention" else "α·‖v W_O‖",
+    )
+    show_figure(figure, f"attention-L{layer}-H{head}-window", key="zoom_map")
 
 
 def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> None:
@@ -49,6 +79,8 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
             value_name="attention" if style.weighting == "attention" else "α·‖v W_O‖",
         )
         show_figure(figure, f"attention-L{layer}-H{head}", key="selected_map")
+        if capture.seq_len > MAX_CELLS:
+            _zoom(key, capture, layer, head, style, shown)
         if capture.second_segment:
             st.caption("Dashed lines: where the second segment of the sentence pair begins.")
         st.markdown(f"**Every head of layer {layer}** (averaged over query tokens) · module `{weights.name}`")

@@ -132,7 +132,7 @@ def _maps(key: TranslationInput, capture: Seq2SeqCapture, kind: str, layer: int,
     with detail:
         weights = capture.layers(kind)[layer]
         queries, keys = capture.axes(kind)
-        z = weights.weights[head].numpy()
+        z = weights.head_weights(head).numpy()
         after = "" if kind == "encoder" else f" · after step {step}"
         if kind != "encoder":
             z = replayed(z, step)
@@ -173,7 +173,7 @@ def _steps(capture: Seq2SeqCapture, layer: int, head: int, step: int, results: d
         figure.update_layout(height=int(min(600, 220 + 30 * cross.num_heads)))
         show_figure(figure, f"decoder-step{step}-L{layer}", key="s2s_step_decoder")
     st.markdown(f"**Where head {head} of layer {layer} reads most, step by step**")
-    path = strongest_keys(cross.weights[head])
+    path = strongest_keys(cross.head_weights(head))
     table = pd.DataFrame({
         "reads": capture.decoder_tokens, "writes": capture.output_tokens,
         "source token weighed most": [f"{capture.source_tokens[k]} ({k})" for k, _ in path],
