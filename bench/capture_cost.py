@@ -1,9 +1,8 @@
 """Benchmark: what capturing attention costs, per pack and input size, against plain forwards.
 
 For each pack: median seconds of a forward with SDPA, with eager attention, with eager plus
-output_attentions=True, and the app's capture (Attention Lens attention inside a recording, which
-keeps each layer's weights and q/k/v; scores are not copied, the views that need them recompute
-them). For text, also the capture plus what the first view, Maps, computes before it can draw: the
+output_attentions=True, and the app's capture (Attention Lens attention inside a recording: SDPA,
+keeping q, k, v and the masks; the maps are computed on demand by the views that draw them). For text, also the capture plus what the first view, Maps, computes before it can draw: the
 layers x heads mosaic, every head's statistics and the selected map. Goal (issue 7): capture <= 1.1 x
 eager with output_attentions. Then the peak resident memory of a 512-token MiniLM capture, in a
 fresh process.
@@ -70,10 +69,10 @@ def _capture_and_maps(loaded, size: int) -> None:
     """A text capture of `size` tokens, then what the Maps view computes from it (as app/views/text/maps.py)."""
     capture = capture_text(loaded, "attention " * size, max_tokens=size)
     masks = [None if layer.mask is None else layer.mask.numpy() for layer in capture.layers]
-    attention_mosaic([layer.weights.numpy() for layer in capture.layers], masks, capture.num_heads, 40)
+    attention_mosaic((layer.weights.numpy() for layer in capture.layers), masks, capture.num_heads, 40)
     groups = sink_groups(capture.tokens, capture.special)
     [head_statistics(layer, groups) for layer in capture.layers]
-    attention_map(capture.layers[0].weights[0].numpy(), capture.tokens, mask=masks[0], clip_percentile=99)
+    attention_map(capture.layers[0].head_weights(0).numpy(), capture.tokens, mask=masks[0], clip_percentile=99)
 
 
 def cost_table(repeats: int) -> list[str]:

@@ -17,7 +17,7 @@ import transformers
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ("capture_cost.py", "text_page.py", "vision_page.py", "concurrent_sessions.py", "proxy.py",
-           "head_retrieval.py", "atlas_throughput.py")
+           "head_retrieval.py", "atlas_throughput.py", "long_inputs.py")
 RESULTS = ROOT / "bench" / "results.md"
 
 

@@ -47,7 +47,8 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
         pick, mode = st.columns([3, 1.2], vertical_alignment="bottom")
         pick.multiselect("Heads to remove", options, key="abl_heads", format_func=lambda h: _label(*h),
                          help="Any heads of any layers: each head's output is removed before the output projection.")
-        mode.segmented_control("Remove by", ["zeroing", "mean"], default="zeroing", required=True, key="abl_mode",
+        st.session_state.setdefault("abl_mode", "zeroing")  # a default only once: the value is kept across tabs
+        mode.segmented_control("Remove by", ["zeroing", "mean"], required=True, key="abl_mode",
                                help="zeroing: the head adds nothing. mean: its output at each position becomes its "
                                     "mean over the positions that position may attend to (earlier ones in a causal "
                                     "model), so the head's average contribution stays and only its pattern goes.")

@@ -40,7 +40,8 @@ def render(key: TextInput, layer: int, head: int) -> None:
     with st.form("generation"):
         count, mode, temperature, seed = st.columns(4, vertical_alignment="bottom")
         count.number_input("New tokens", 1, 64, 20, key="gen_tokens")
-        mode.segmented_control("Decoding", ["greedy", "sampled"], default="greedy", required=True, key="gen_mode")
+        st.session_state.setdefault("gen_mode", "greedy")  # a default only once: the value is kept across tabs
+        mode.segmented_control("Decoding", ["greedy", "sampled"], required=True, key="gen_mode")
         temperature.number_input("Temperature", 0.05, 5.0, 1.0, 0.05, key="gen_temperature",
                                  help="Sampling draws from softmax(logits / temperature); greedy ignores it.")
         seed.number_input("Seed", 0, 2**31 - 1, 0, key="gen_seed", help="The same seed gives the same text.")

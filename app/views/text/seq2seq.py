@@ -67,8 +67,9 @@ def render(loaded: LoadedModel, model_key: tuple[str, str, str]) -> None:
         return
     _summary(capture, results)
     kind_column, layer_column, head_column = st.columns([2.2, 1, 1], vertical_alignment="bottom")
+    st.session_state.setdefault("s2s_kind", "cross")  # a default only once: the value is kept across models
     kind = kind_column.segmented_control("Attention", list(KINDS), format_func=KINDS.get, key="s2s_kind",
-                                         default="cross", required=True)
+                                         required=True)
     layers = capture.layers(kind)
     _within("s2s_layer", len(layers))
     layer = layer_column.selectbox("Layer", range(len(layers)), key="s2s_layer", format_func=lambda i: f"Layer {i}")
@@ -202,7 +203,9 @@ def _bertviz(key: TranslationInput, capture: Seq2SeqCapture) -> None:
     size = max(len(capture.source_tokens), len(capture.decoder_tokens))
     per_layer = 3 * view_bytes(1, max(capture.encoder[0].num_heads, capture.decoder[0].num_heads), size)
     fitting = max(1, min(shared, VIEW_BUDGET // max(1, per_layer)))
-    chosen = st.multiselect("Layers", range(shared), default=list(range(fitting)), key="s2s_bv_layers",
+    st.session_state.setdefault("s2s_bv_layers", list(range(fitting)))
+    st.session_state["s2s_bv_layers"] = [i for i in st.session_state["s2s_bv_layers"] if i < shared]
+    chosen = st.multiselect("Layers", range(shared), key="s2s_bv_layers",
                             format_func=lambda i: f"Layer {i}")
     if shared < max(len(capture.encoder), len(capture.decoder)):
         st.caption(f"bertviz pairs encoder and decoder layers by number: the first {shared} of each are shown.")
