@@ -2,10 +2,10 @@
 
 For each pack: median seconds of a forward with SDPA, with eager attention, with eager plus
 output_attentions=True, and the app's capture (Attention Lens attention inside a recording: SDPA,
-keeping q, k, v and the masks; the maps are computed on demand by the views that draw them). For text, also the capture plus what the first view, Maps, computes before it can draw: the
-layers x heads mosaic, every head's statistics and the selected map. Goal (issue 7): capture <= 1.1 x
-eager with output_attentions. Then the peak resident memory of a 512-token MiniLM capture, in a
-fresh process.
+keeping q, k, v and the masks; the maps are computed on demand by the views that draw them). For
+text, also the capture plus what the first view, Maps, computes before it can draw: the layers x heads
+mosaic, every head's statistics and the selected map. Goal (issue 7): capture <= 1.1 x eager with
+output_attentions. Then the peak resident memory of a 512-token MiniLM capture, in a fresh process.
 
     .venv/bin/python bench/capture_cost.py [--repeats 5]
 """
