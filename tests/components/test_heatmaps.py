@@ -13,6 +13,7 @@ from components.heatmaps import (
     head_grid,
     kernel_labels,
     labelled_heatmap,
+    max_pooled,
 )
 
 
@@ -101,3 +102,26 @@ def test_clickable_cells_put_one_point_per_cell_row_by_row():
     assert cells.customdata[index] == z[1, 2] and len(cells.x) == 6
     assert cells.y[index] == figure.data[0].y[1] and cells.x[index] == figure.data[0].x[2]
     assert "%{customdata:.4f}" in cells.hovertemplate and "share" in cells.hovertemplate
+
+
+def test_the_streamed_mosaic_equals_the_one_built_from_every_map_at_once():
+    rng = np.random.default_rng(2)
+    maps = [rng.dirichlet(np.ones(90), (3, 90)).astype(np.float32) for _ in range(4)]  # 4 layers of (3, 90, 90)
+    masks = [np.tril(np.ones((90, 90), bool))] * 4
+    streamed = attention_mosaic((m * masks[0] for m in maps), masks, 3, 40)  # one layer at a time
+    whole = attention_mosaic([m * masks[0] for m in maps], masks, 3, 40)
+    np.testing.assert_array_equal(np.asarray(streamed.data[0].z), np.asarray(whole.data[0].z))
+    tiles = downsample(maps[2] * masks[0], masks[0], 40)  # layer 2's tiles, by the block means
+    assert tiles.shape == (3, 40, 40) and np.isnan(tiles[:, 0, -1]).all()
+
+
+def test_a_long_map_is_max_pooled_so_one_sharp_weight_stays_visible():
+    w = np.zeros((1200, 1200), np.float32)
+    w[700, 3] = 0.9  # one sharp weight among 1.44 million cells
+    pooled, rows, columns = max_pooled(w, np.tril(np.ones((1200, 1200), bool)), 256)
+    assert pooled.shape == (256, 256) and np.nanmax(pooled) == np.float32(0.9)
+    block = np.searchsorted(rows, 700, side="right") - 1, np.searchsorted(columns, 3, side="right") - 1
+    assert pooled[block] == np.float32(0.9) and np.isnan(pooled[0, -1])  # a block wholly in the future: blank
+    figure = attention_map(w, [f"t{i}" for i in range(1200)], mask=np.tril(np.ones((1200, 1200), bool)), title="x")
+    assert np.asarray(figure.data[0].z).shape == (256, 256)
+    assert "max-pooled to 256×256 blocks" in figure.layout.title.text

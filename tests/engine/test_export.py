@@ -47,3 +47,21 @@ def test_image_capture_keeps_its_grid(dinov2):
     assert arrays["grid"].tolist() == [g.rows, g.cols, g.cls_tokens, g.registers, g.padding]
     assert "tokens" not in arrays
     assert torch.equal(torch.from_numpy(arrays["weights"][0]), capture.layers[0].weights)
+
+
+def test_past_the_map_limit_the_file_holds_what_computes_every_map(smollm2, monkeypatch):
+    from models.engine import export
+
+    capture = capture_text(smollm2, "Attention is all you need, they said.")
+    whole = _load(capture_npz(capture))
+    monkeypatch.setattr(export, "MAX_MAP_BYTES", export.maps_bytes(capture) - 1)  # as a long input would be
+    arrays = _load(capture_npz(capture))
+    assert "weights" not in arrays and "scores" not in arrays and bool(arrays["maps_omitted"])
+    assert abs(npz_size(capture) - len(capture_npz(capture))) < 0.05 * len(capture_npz(capture))
+    # the README's recipe: softmax(query · keyᵀ · scaling, where allowed), key heads shared by query groups
+    key = np.repeat(arrays["key"], arrays["query"].shape[1] // arrays["key"].shape[1], axis=1)
+    logits = np.einsum("lhqd,lhkd->lhqk", arrays["query"], key) * arrays["scaling"][:, None, None, None]
+    logits = np.where(arrays["allowed"][:, None], logits, -np.inf)
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    np.testing.assert_allclose(weights, whole["weights"], atol=1e-5)
