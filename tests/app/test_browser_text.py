@@ -105,3 +105,23 @@ def test_the_dates_encoder_decoder_translates_and_replays_its_attention_in_the_b
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "text-page-seq2seq.png"), full_page=True)
     assert page.external_requests == [] and page.dialogs == []
+
+
+def test_a_2048_token_text_draws_pooled_maps_and_an_exact_window_in_the_browser(page, app_url):
+    """SmolLM2 at 2,048 tokens (issue 19): the mosaic, the head numbers, the max-pooled map and its exact window."""
+    page.goto(app_url)
+    wait_for_app(page)
+    page.get_by_label("Model", exact=True).click()
+    page.get_by_role("option", name=MODELS["smollm2"][0]).click()
+    wait_for_text(page, "[data-testid='stSidebar']", "llama ·")
+    wait_for_app(page)
+    submit(page, " a" * 2048)
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "max-pooled to 256×256 blocks", timeout=300_000)
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "keys 1792–2047, exact", timeout=300_000)
+    wait_for_app(page, timeout=300_000)
+    body = page.inner_text("body")
+    assert "2048 tokens" in body and "Traceback" not in body
+    assert _heatmap_count(page) >= 4  # mosaic, head numbers, pooled map, window
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "text-page-2048.png"), full_page=True)
+    assert page.external_requests == []
