@@ -171,7 +171,7 @@ def difference_map(z: np.ndarray, row_labels: Sequence[str], column_labels: Sequ
         up, starts_q, starts_k = max_pooled(z, known, overview_blocks)
         down = -max_pooled(-z, known, overview_blocks)[0]
         z = np.where(np.nan_to_num(-down) > np.nan_to_num(up), down, up)
-        row_labels, column_labels = _block_labels(row_labels, starts_q), _block_labels(column_labels, starts_k)
+        row_labels, column_labels = _block_labels(row_labels, starts_q), _block_labels(column_labels, starts_k, False)
         title, value_name = f"{title} · max-pooled to {len(starts_q)}×{len(starts_k)} blocks", f"largest {value_name}"
     finite = np.abs(z[np.isfinite(z)])
     peak = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
@@ -194,10 +194,11 @@ def max_pooled(weights: np.ndarray, mask: np.ndarray | None, size: int) -> tuple
     return pooled, starts_q, starts_k
 
 
-def _block_labels(tokens: Sequence[str], starts: np.ndarray) -> list[str]:
+def _block_labels(tokens: Sequence[str], starts: np.ndarray, first_token: bool = True) -> list[str]:
+    """A block's positions ("96–103"), after its first token unless `first_token` is False (slanted key ticks)."""
     ends = [*starts[1:], len(tokens)]
-    return [f"{tokens[a]}… ({a}–{b - 1})" if b - a > 1 else f"{tokens[a]} ({a})" for a, b in zip(starts, ends,
-                                                                                                 strict=True)]
+    spans = [f"{a}–{b - 1}" if b - a > 1 else f"{a}" for a, b in zip(starts, ends, strict=True)]
+    return [f"{tokens[a]}… ({span})" for a, span in zip(starts, spans, strict=True)] if first_token else spans
 
 
 def attention_map(
@@ -223,7 +224,7 @@ def attention_map(
     key_tokens = query_tokens if key_tokens is None else key_tokens
     if max(weights.shape) > max_cells:
         z, starts_q, starts_k = max_pooled(weights, mask, overview_blocks)
-        query_tokens, key_tokens = _block_labels(query_tokens, starts_q), _block_labels(key_tokens, starts_k)
+        query_tokens, key_tokens = _block_labels(query_tokens, starts_q), _block_labels(key_tokens, starts_k, False)
         mask, value_name = None, f"largest {value_name} in the block"
         title = f"{title} · max-pooled to {len(starts_q)}×{len(starts_k)} blocks" if title else title
         segment_start = None if segment_start is None else int(np.searchsorted(starts_q, segment_start))

@@ -68,7 +68,8 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
         figure.update_layout(height=int(min(700, 160 + 22 * capture.num_layers)), margin=dict(t=90))
         show_figure(figure, f"head-{name.split(' (')[0]}", key="statistic_grid")
     with detail:
-        st.subheader(f"Layer {layer} · head {head}, full resolution")
+        resolution = "full resolution" if capture.seq_len <= MAX_CELLS else "max-pooled overview"
+        st.subheader(f"Layer {layer} · head {head}, {resolution}")
         weights = capture.layers[layer]
         shown = WEIGHTINGS[style.weighting] + (", sinks hidden" if style.hide_sinks else "")
         figure = attention_map(
