@@ -22,10 +22,10 @@ def _wait(job: AtlasProcess, until, seconds: float = 240):
 
 def test_progress_then_a_stop_that_keeps_the_saved_shards(tiny_bert, tmp_path):
     corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(read_corpus()[:2000]))
+    corpus.write_text("\n".join((read_corpus() * 20)[:20_000]))  # long enough to be still running when stopped
     job = AtlasProcess(tiny_bert, corpus, tmp_path / "a.duckdb", engine="plain")
     status = _wait(job, lambda s: s.done >= 128)
-    assert status.total == 2000 and status.tokens > 0 and status.running
+    assert status.total == 20_000 and status.tokens > 0 and status.running
     job.stop()
     assert job.process.returncode == 130  # the CLI's own Ctrl-C path
     stopped = job.status()
