@@ -13,6 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
+STOP_GRACE_SECONDS = 120  # a busy machine may take a while to unwind the current shard; then it is killed
+
 
 @dataclass(frozen=True)
 class JobStatus:
@@ -63,7 +65,7 @@ class AtlasProcess:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)  # the CLI's KeyboardInterrupt: the current shard is dropped
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
