@@ -29,3 +29,13 @@ def wait_for_text(page, selector: str, text: str, timeout=120_000):
         "([sel, text]) => [...document.querySelectorAll(sel)].some(e => e.textContent.includes(text))",
         arg=[selector, text], timeout=timeout,
     )
+
+
+def open_with_model(page, url: str, label: str, family: str):
+    """Open the app at `url`, choose the model `label` in the sidebar, wait until `family` has loaded."""
+    page.goto(url)
+    wait_for_app(page)
+    page.get_by_label("Model", exact=True).click()
+    page.get_by_role("option", name=label).click()
+    wait_for_text(page, "[data-testid='stSidebar']", f"{family} ·")
+    wait_for_app(page)

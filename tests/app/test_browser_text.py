@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import open_tab, submit, wait_for_app, wait_for_text
+from tests.browser import open_tab, open_with_model, submit, wait_for_app, wait_for_text
 from tests.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
@@ -43,12 +43,7 @@ def test_a_sentence_gives_maps_and_nothing_leaves_localhost(page, app_url, slug)
 
 def test_generation_ablation_and_ab_run_in_the_browser(page, app_url):
     """SmolLM2 continues the text, loses three heads, reads the tired/wide pair: every flow draws, offline."""
-    page.goto(app_url)
-    wait_for_app(page)
-    page.get_by_label("Model", exact=True).click()
-    page.get_by_role("option", name=MODELS["smollm2"][0]).click()
-    wait_for_text(page, "[data-testid='stSidebar']", "llama ·")
-    wait_for_app(page)
+    open_with_model(page, app_url, MODELS["smollm2"][0], "llama")
     open_tab(page, "Generation")
     page.get_by_label("New tokens").fill("4")
     page.get_by_role("button", name="Generate").click()
@@ -74,11 +69,7 @@ def test_generation_ablation_and_ab_run_in_the_browser(page, app_url):
 def test_the_dates_encoder_decoder_translates_and_replays_its_attention_in_the_browser(page, app_url):
     """The shipped Marian model writes an ISO date; its cross-attention, a replayed step, every head's row at a step
     and bertviz's Encoder / Decoder / Cross views draw, offline."""
-    page.goto(app_url)
-    wait_for_app(page)
-    page.get_by_label("Model", exact=True).click()
-    page.get_by_role("option", name="Dates in words → ISO, a Marian encoder–decoder (trained here)").click()
-    wait_for_text(page, "[data-testid='stSidebar']", "marian ·")
+    open_with_model(page, app_url, "Dates in words → ISO, a Marian encoder–decoder (trained here)", "marian")
     wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "cross-attention · layer 0 · head 0")
     wait_for_app(page)
     page.get_by_role("button", name="A held-out test date").click()
@@ -109,12 +100,7 @@ def test_the_dates_encoder_decoder_translates_and_replays_its_attention_in_the_b
 
 def test_a_2048_token_text_draws_pooled_maps_and_an_exact_window_in_the_browser(page, app_url):
     """SmolLM2 at 2,048 tokens (issue 19): the mosaic, the head numbers, the max-pooled map and its exact window."""
-    page.goto(app_url)
-    wait_for_app(page)
-    page.get_by_label("Model", exact=True).click()
-    page.get_by_role("option", name=MODELS["smollm2"][0]).click()
-    wait_for_text(page, "[data-testid='stSidebar']", "llama ·")
-    wait_for_app(page)
+    open_with_model(page, app_url, MODELS["smollm2"][0], "llama")
     submit(page, " a" * 2048)
     wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "max-pooled to 256×256 blocks", timeout=300_000)
     wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "keys 1792–2047, exact", timeout=300_000)
