@@ -4,8 +4,10 @@ with a progress bar (texts and tokens per second)."""
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -25,6 +27,15 @@ def write_progress(path: Path, **status) -> None:
     partial.replace(path)
 
 
+def listen_for_stop() -> None:
+    """Ctrl-C (SIGINT) stops the job even when the parent started it with SIGINT ignored or blocked (both are
+    inherited through exec, and Python then leaves SIGINT alone); SIGUSR1 writes every thread's stack to stderr,
+    so a job that does not stop says where it is."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGUSR1})
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.atlas", description=__doc__)
     parser.add_argument("--model", default="pack:minilm", help="a pack, hub id or folder (from_pretrained)")
@@ -41,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-size", type=int, default=SHARD_SIZE, help="texts saved together (resume unit)")
     parser.add_argument("--progress-file", type=Path, help="also write the progress there, as JSON (for the page)")
     args = parser.parse_args(argv)
+    listen_for_stop()
     logging.getLogger("ray").setLevel(logging.ERROR)
     try:
         texts = read_corpus(args.corpus)[: args.limit]

@@ -67,5 +67,7 @@ class AtlasProcess:
             try:
                 self.process.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
+                self.process.send_signal(signal.SIGUSR1)  # its threads' stacks go to the log: why it did not stop
+                time.sleep(1)
                 self.process.kill()
                 self.process.wait()

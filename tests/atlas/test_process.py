@@ -3,6 +3,7 @@ and a failure reported in one sentence."""
 
 from __future__ import annotations
 
+import signal
 import time
 
 from models.atlas.corpus import read_corpus
@@ -27,11 +28,24 @@ def test_progress_then_a_stop_that_keeps_the_saved_shards(tiny_bert, tmp_path):
     status = _wait(job, lambda s: s.done >= 128)
     assert status.total == 20_000 and status.tokens > 0 and status.running
     job.stop()
-    assert job.process.returncode == 130  # the CLI's own Ctrl-C path
+    assert job.process.returncode == 130, job.log.read_text()[-3000:]  # the CLI's own Ctrl-C path
     stopped = job.status()
     assert stopped.error and "stopped" in stopped.error and not stopped.running
     with AtlasStore(tmp_path / "a.duckdb") as store:
         assert len(store.done_shards() - {-1}) >= 2
+
+
+def test_a_job_started_with_ctrl_c_ignored_still_stops_on_it(tiny_bert, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join((read_corpus() * 20)[:20_000]))
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited through exec
+    try:
+        job = AtlasProcess(tiny_bert, corpus, tmp_path / "a.duckdb", engine="plain")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    _wait(job, lambda s: s.done >= 64)
+    job.stop()
+    assert job.process.returncode == 130, job.log.read_text()[-3000:]
 
 
 def test_a_failing_job_says_why(tmp_path):
