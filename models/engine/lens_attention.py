@@ -25,6 +25,8 @@ class AttentionSink(Protocol):
 
     fast: bool  # whether the call may run on SDPA, returning no weights (nothing asked for output_attentions)
 
+    def plain_causal(self, mask: torch.Tensor | None, tq: int) -> bool: ...
+
     def record(self, module: nn.Module, mask: torch.Tensor | None, *, vectors: AttentionVectors) -> None: ...
 
 
@@ -93,8 +95,11 @@ def lens_attention(
             and not (module.training and dropout > 0))
     if fast:  # (B, H, Tq, d) -> (B, Tq, H, d); no weights materialised
         weights = None
+        # a mask that only hides the future is is_causal: the kernel then skips the upper triangle (half the work)
+        causal = recorder.plain_causal(attention_mask, query.shape[2])
         output = nn.functional.scaled_dot_product_attention(
-            query, keys, values, attn_mask=attention_mask, scale=scaling).transpose(1, 2).contiguous()
+            query, keys, values, attn_mask=None if causal else attention_mask, is_causal=causal,
+            scale=scaling).transpose(1, 2).contiguous()
     else:
         scores = pre_softmax(torch.matmul(query, keys.transpose(-1, -2)), scaling, softcap)  # (B, H, Tq, Tk)
         logits = scores if attention_mask is None else scores + attention_mask

@@ -167,6 +167,25 @@ class Recording:
         self.pooling: list[LayerAttention] = []
         # distinct masks seen, by address; each entry holds its tensor so no later mask reuses the address
         self._masks: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = {}
+        self._causal: dict[tuple, tuple[torch.Tensor, bool]] = {}
+
+    def plain_causal(self, mask: torch.Tensor | None, tq: int) -> bool:
+        """Whether `mask` (B, 1, T, T) of one input only hides the future: no padding, no bias, square. Checked
+        once per distinct mask (every layer of a causal model shares one)."""
+        if mask is None or mask.dim() != 4 or mask.shape[0] != 1 or mask.shape[1] != 1 or mask.shape[-1] != tq \
+                or mask.shape[-2] != tq:
+            return False
+        key = (mask.data_ptr(), tuple(mask.shape), mask.dtype)
+        if key not in self._causal:
+            square = mask[0, 0]  # (T, T)
+            past = torch.ones(tq, tq, dtype=torch.bool, device=mask.device).tril()
+            if square.dtype == torch.bool:
+                plain = bool(torch.equal(square, past))
+            else:  # additive: exactly 0 on and below the diagonal, hidden (a huge negative number) above
+                hidden = square <= torch.finfo(square.dtype).min / 2
+                plain = bool(torch.equal(hidden, ~past)) and not bool(square.masked_fill(hidden, 0).any())
+            self._causal[key] = (mask, plain)
+        return self._causal[key][1]
 
     def _keep(self, x: torch.Tensor) -> torch.Tensor:
         # first item of the batch, on the CPU; no copy when it already is CPU and `dtype`

@@ -171,3 +171,31 @@ def test_a_fast_recording_runs_sdpa_and_keeps_no_map_while_a_slow_one_returns_th
         _assert_weights(b, weights[0])
     masks = {id(layer.mask) for layer in fast.layers}
     assert len(masks) == 1  # one mask, shared by every layer: held once
+
+
+@pytest.mark.parametrize(("name", "padded", "causal"), [("llama", False, True), ("llama", True, False),
+                                                         ("bert", False, False)])
+def test_sdpa_skips_the_future_only_when_the_mask_hides_nothing_else(name, padded, causal, monkeypatch):
+    lens, _ = FAMILIES[name].pair()
+    inputs = FAMILIES[name].inputs()
+    if padded:  # the first two positions are padding: the mask is no longer plain causal
+        inputs["attention_mask"] = inputs["attention_mask"].clone()
+        inputs["attention_mask"][0, :2] = 0
+    calls, sdpa = [], torch.nn.functional.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs.get("is_causal", False), kwargs.get("attn_mask") is not None))
+        return sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    with torch.inference_mode(), recording(lens) as fast:
+        hidden = lens(**inputs)[0]
+    monkeypatch.undo()
+    with torch.inference_mode(), recording(lens, fast=False) as slow:
+        eager = lens(**inputs)[0]
+    assert calls and all(is_causal == causal and not (causal and masked) for is_causal, masked in calls), calls
+    assert any(masked for _, masked in calls) == padded  # bert without padding: transformers passes no mask
+    assert_close32(hidden, eager)
+    for a, b in zip(fast.layers, slow.layers, strict=True):
+        assert torch.equal(a.allowed, b.allowed)
+        _assert_weights(a, b.weights)
