@@ -25,11 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from components.heatmaps import attention_map, attention_mosaic  # noqa: E402
+from bench.long_inputs import maps_view  # noqa: E402
 from models.engine.capture import capture_text  # noqa: E402
 from models.engine.loading import load_model, model_class  # noqa: E402
 from models.engine.recording import recording  # noqa: E402
-from models.text.head_stats import head_statistics, sink_groups  # noqa: E402
 
 TEXT_SIZES = (32, 128, 512)
 IMAGE_SIZES = (224, 448)
@@ -66,13 +65,8 @@ def _record(model, inputs):
 
 
 def _capture_and_maps(loaded, size: int) -> None:
-    """A text capture of `size` tokens, then what the Maps view computes from it (as app/views/text/maps.py)."""
-    capture = capture_text(loaded, "attention " * size, max_tokens=size)
-    masks = [None if layer.mask is None else layer.mask.numpy() for layer in capture.layers]
-    attention_mosaic((layer.weights.numpy() for layer in capture.layers), masks, capture.num_heads, 40)
-    groups = sink_groups(capture.tokens, capture.special)
-    [head_statistics(layer, groups) for layer in capture.layers]
-    attention_map(capture.layers[0].head_weights(0).numpy(), capture.tokens, mask=masks[0], clip_percentile=99)
+    """A text capture of `size` tokens, then what the Maps view computes from it (as bench/long_inputs.py)."""
+    maps_view(capture_text(loaded, "attention " * size, max_tokens=size))
 
 
 def cost_table(repeats: int) -> list[str]:

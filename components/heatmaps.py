@@ -16,28 +16,6 @@ MAX_CELLS = 512  # a map drawn at full resolution up to this many tokens a side 
 OVERVIEW_BLOCKS = 256  # ...and max-pooled into at most this many blocks a side beyond (~0.4 MB)
 
 
-def _blocks(n: int, size: int) -> np.ndarray:
-    """(blocks, n) float32: row b is 1 on the positions of block b of at most `size` near-equal blocks."""
-    starts = np.linspace(0, n, min(size, n) + 1).astype(int)
-    return (np.arange(n)[None, :] >= starts[:-1, None]) & (np.arange(n)[None, :] < starts[1:, None])
-
-
-def downsample(weights: np.ndarray, mask: np.ndarray | None, size: int) -> np.ndarray:
-    """Average (..., Tq, Tk) into at most size x size blocks; masked entries are NaN and stay out of the mean.
-
-    Block sums are two matrix products with 0/1 block matrices (BLAS, all heads at once): a 2,048-token layer in
-    tens of milliseconds.
-    """
-    tq, tk = weights.shape[-2:]
-    rows, columns = _blocks(tq, size).astype(np.float32), _blocks(tk, size).T.astype(np.float32)
-    values = weights.astype(np.float32, copy=False)
-    if mask is not None:
-        values = np.where(mask, values, np.float32(0))
-    counts = np.ones((tq, tk), np.float32) if mask is None else mask.astype(np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (rows @ values @ columns) / (rows @ counts @ columns)
-
-
 def _tiles_colorscale() -> list:
     """Viridis over 1..255, with 0 transparent: quantised tiles show gaps and masked cells as background."""
     ramp = px_colors.sample_colorscale(COLORSCALE, [i / 15 for i in range(16)])
@@ -70,32 +48,28 @@ def _tiled(tiles: Sequence[np.ndarray], columns: int, gap: int = 2) -> tuple[go.
     return fig, h + gap, w + gap
 
 
-def attention_mosaic(
-    maps: Iterable[np.ndarray],
-    masks: Sequence[np.ndarray | None],
-    num_heads: int,
-    thumb: int = 40,
-) -> go.Figure:
+def attention_mosaic(tiles: Iterable[np.ndarray], num_heads: int) -> go.Figure:
     """All layers x heads as one tiled image: row = layer, column = head, each scaled to its own maximum.
 
-    `maps` may be a generator of each layer's (H, Tq, Tk): one layer is held at a time, only its thumbnails kept.
+    `tiles`: each layer's (H, t, t) thumbnails (block means, NaN where masked; see models.engine.pooling), which
+    may come from a generator: no layer's full maps are needed here.
     """
-    tiles = [tile for layer_maps, mask in zip(maps, masks, strict=True)  # layer_maps (H, Tq, Tk)
-             for tile in downsample(layer_maps, mask, thumb)]
-    fig, step_y, step_x = _tiled(tiles, num_heads)
+    every = [tile for layer_tiles in tiles for tile in layer_tiles]
+    fig, step_y, step_x = _tiled(every, num_heads)
     fig.update_xaxes(tickmode="array", tickvals=[hi * step_x + step_x / 2 - 1 for hi in range(num_heads)],
                      ticktext=[f"H{hi}" for hi in range(num_heads)])
-    layers = len(masks)
+    layers = len(every) // num_heads
     fig.update_yaxes(tickmode="array", tickvals=[li * step_y + step_y / 2 - 1 for li in range(layers)],
                      ticktext=[f"L{li}" for li in range(layers)])
     fig.update_layout(height=int(min(1500, max(250, 70 + 480 * layers / num_heads))))  # tiles stay square
     return fig
 
 
-def head_grid(layer_maps: np.ndarray, mask: np.ndarray | None, thumb: int = 96, columns: int = 4) -> go.Figure:
-    """One layer's heads side by side (wrapped into rows of `columns`), each labelled and scaled to its maximum."""
-    num_heads = layer_maps.shape[0]  # layer_maps (H, Tq, Tk)
-    fig, step_y, step_x = _tiled(list(downsample(layer_maps, mask, thumb)), columns)
+def head_grid(tiles: np.ndarray, columns: int = 4) -> go.Figure:
+    """One layer's (H, t, t) thumbnails side by side (wrapped into rows of `columns`), each labelled and scaled to
+    its maximum."""
+    num_heads = tiles.shape[0]
+    fig, step_y, step_x = _tiled(list(tiles), columns)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     for hi in range(num_heads):

@@ -3,21 +3,24 @@ keyed by the input so reruns are instant; and an encoder–decoder's translation
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+import torch
 from shared import TextInput, atlas_folder, cached_model, capture_of, captured, kept, stored_capture
 
 from components.bertviz_embed import bertviz_html
 from components.heatmaps import attention_mosaic
 from models.atlas.atlas import atlas_for
 from models.engine.capture import encode_text
+from models.engine.pooling import block_counts, block_means, thumbnails
 from models.text.ablation import Ablation, ablate_heads
 from models.text.comparison import head_shifts, map_difference, token_alignment
 from models.text.generation import Generation, generate_with_attention
-from models.text.head_stats import head_statistics, sink_groups
+from models.text.head_stats import MOSAIC_THUMB, HeadSummary, sink_groups, summarise_heads
 from models.text.multihead import HeadComparison, compare_heads
 from models.text.seq2seq import Seq2SeqCapture, translate_with_attention
 from models.text.walkthrough import Walkthrough, attention_walkthrough
@@ -86,23 +89,42 @@ def cached_weighting_problem(key: TextInput) -> str | None:
 
 
 @kept()
-def cached_mosaic(key: TextInput, thumb: int, style: MapStyle) -> go.Figure:
-    """The layers x heads overview figure for one capture (small: thumbnails only)."""
+def cached_summary(key: TextInput, _progress: Callable[[int, int], None] | None = None) -> list[HeadSummary]:
+    """Every layer's per-head numbers and thumbnails, each head's map computed once (`_progress(done, layers)`)."""
     capture = capture_of(key)
-    return attention_mosaic(
-        (layer_maps(key, i, style) for i in range(capture.num_layers)),  # one layer's maps at a time
-        [None if layer.mask is None else layer.mask.numpy() for layer in capture.layers],
-        capture.num_heads,
-        thumb,
-    )
+    groups = sink_groups(capture.tokens, capture.special)
+    summaries = []
+    for index, layer in enumerate(capture.layers):
+        summaries.append(summarise_heads(layer, groups, MOSAIC_THUMB))
+        if _progress:
+            _progress(index + 1, capture.num_layers)
+    return summaries
+
+
+def cached_statistics(key: TextInput, _progress: Callable[[int, int], None] | None = None,
+                      ) -> list[dict[str, np.ndarray]]:
+    """Per-head summary numbers for every layer."""
+    return [{k: v.numpy() for k, v in summary.statistics.items()} for summary in cached_summary(key, _progress)]
 
 
 @kept()
-def cached_statistics(key: TextInput) -> list[dict[str, np.ndarray]]:
-    """Per-head summary numbers for every layer."""
+def cached_mosaic(key: TextInput, style: MapStyle) -> go.Figure:
+    """The layers x heads overview figure for one capture (small: thumbnails only); the model's own weights come
+    from the summary's single pass, a styled mosaic computes its layers one at a time."""
     capture = capture_of(key)
-    groups = sink_groups(capture.tokens, capture.special)
-    return [{k: v.numpy() for k, v in head_statistics(layer, groups).items()} for layer in capture.layers]
+    if style.plain:
+        tiles = (summary.thumbnails.numpy() for summary in cached_summary(key))
+    else:
+        counts = [block_counts(layer.mask, layer.shape, MOSAIC_THUMB) for layer in capture.layers]
+        tiles = (block_means(torch.from_numpy(layer_maps(key, i, style)), counts[i]).numpy()
+                 for i in range(capture.num_layers))
+    return attention_mosaic(tiles, capture.num_heads)
+
+
+@kept()
+def cached_thumbnails(key: TextInput, layer: int, size: int) -> np.ndarray:
+    """One layer's (H, ≤size, ≤size) thumbnails of the model's own weights."""
+    return thumbnails(capture_of(key).layers[layer], size).numpy()
 
 
 @kept()
@@ -222,9 +244,7 @@ def translated(key: TranslationInput) -> Seq2SeqCapture | None:
 def cached_translation_mosaic(key: TranslationInput, kind: str, thumb: int) -> go.Figure:
     """Every layer × head of one kind of attention as thumbnails."""
     layers = translation_of(key).layers(kind)
-    return attention_mosaic((layer.weights.numpy() for layer in layers),
-                            [None if layer.mask is None else layer.mask.numpy() for layer in layers],
-                            layers[0].num_heads, thumb)
+    return attention_mosaic((thumbnails(layer, thumb).numpy() for layer in layers), layers[0].num_heads)
 
 
 @kept(spinner="Preparing the bertviz view…")

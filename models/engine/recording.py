@@ -41,12 +41,15 @@ def masked_softmax(logits: torch.Tensor, allowed: torch.Tensor | None,
 
 
 @functools.lru_cache(maxsize=4)
-def _additive_mask(mask: torch.Tensor | None, shape: tuple[int, int]) -> tuple[torch.Tensor, bool]:
-    """(a (Tq, Tk) float32 mask, 0 where allowed and -inf elsewhere; whether some row allows nothing), made once
-    for the layers that share `mask` (the last few masks are kept)."""
+def _additive_mask(mask: torch.Tensor | None, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(a (Tq, Tk) float32 mask, 0 where allowed and the lowest float where not; the rows that allow nothing, or
+    None), made once for the layers that share `mask` (the last few masks are kept). The lowest float rather than
+    -inf keeps masked logits finite: their weights are exactly 0 and weights · logits has no 0 · inf."""
     if mask is None:
-        return torch.zeros(shape), False
-    return torch.zeros(shape).masked_fill(~mask, float("-inf")), not bool(mask.any(-1).all())
+        return torch.zeros(shape), None
+    empty = ~mask.any(-1)
+    lowest = torch.finfo(torch.float32).min
+    return torch.zeros(shape).masked_fill(~mask, lowest), (empty if bool(empty.any()) else None)
 
 
 class ScoresUnavailable(ValueError):
@@ -115,10 +118,41 @@ class LayerAttention:
 
     def head_weights(self, head: int | slice = slice(None)) -> torch.Tensor:
         """(Tq, Tk) for one head, (H', Tq, Tk) for a slice: the attention weights, computed from the scores."""
+        return self.head_softmax(head)[0]
+
+    @property
+    def computed_by_rows(self) -> bool:
+        """Whether the common case holds (no stored maps, soft-capping, bias or sinks): any rows of a head's map
+        then come from those rows' queries alone, by one fused product (`head_rows`)."""
+        return (self.stored_weights is None and self.stored_scores is None and self.softcap is None
+                and self.bias is None and self.sink is None)
+
+    def head_rows(self, head: int, rows: slice) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(weights, logits or None) of `rows` of one head's map, over the keys up to the last one these rows may
+        attend: (r, K), K ≤ Tk, the weights past K being 0. A causal map's early rows cost a fraction of a full
+        row each, so walking a map by rows does about half the work of computing it whole."""
+        if not self.computed_by_rows:
+            weights, logits = self.head_softmax(head)
+            return weights[rows], None if logits is None else logits[rows]
+        query, key = self._vectors(head)
+        blocked, empty_rows = _additive_mask(self.mask, self.shape)
+        reach = self.shape[1]
+        if self.mask is not None:
+            attended = self.mask[rows].any(0).nonzero()
+            reach = int(attended.max()) + 1 if len(attended) else 1
+        logits = torch.addmm(blocked[rows, :reach], query[rows], key[:reach].T, alpha=self.scaling)  # (r, K)
+        weights = torch.softmax(logits, dim=-1)
+        if empty_rows is not None:
+            weights = weights.masked_fill(empty_rows[rows, None], 0.0)
+        return weights, logits
+
+    def head_softmax(self, head: int | slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(weights, the finite logits they are the softmax of, masked cells at the lowest float) for one head or a
+        slice; the logits are None unless the common case computed them on the way (they give the entropy
+        without a logarithm per cell, see `head_stats`)."""
         if self.stored_weights is not None:
-            return self.stored_weights[head]
-        if self.stored_scores is None and self.softcap is None and self.bias is None and self.sink is None:
-            # the common case in one fused product: mask + scaling * q kᵀ, then the softmax
+            return self.stored_weights[head], None
+        if self.computed_by_rows:  # the common case in one fused product: mask + scaling * q kᵀ, then the softmax
             query, key = self._vectors(head)
             blocked, empty_rows = _additive_mask(self.mask, self.shape)
             if query.dim() == 2:
@@ -127,11 +161,13 @@ class LayerAttention:
                 logits = torch.baddbmm(blocked.expand(query.shape[0], -1, -1), query, key.transpose(-1, -2),
                                        alpha=self.scaling)  # (H', Tq, Tk)
             weights = torch.softmax(logits, dim=-1)
-            return weights.nan_to_num(0.0) if empty_rows else weights
+            if empty_rows is not None:  # a row with nothing allowed: 0 (the lowest float everywhere made it uniform)
+                weights = weights.masked_fill(empty_rows[:, None], 0.0)
+            return weights, logits
         sink = None if self.sink is None else self.sink[head]
         if sink is not None and sink.dim() == 1:
             sink = sink[:, None]  # one sink per head, broadcast over its rows
-        return masked_softmax(self.head_scores(head), self.allowed, sink)
+        return masked_softmax(self.head_scores(head), self.allowed, sink), None
 
     @property
     def scores(self) -> torch.Tensor:

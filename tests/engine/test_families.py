@@ -76,6 +76,12 @@ def test_weights_equal_eager_and_scores_give_the_weights(name, folders):
                                terms=width)
             assert_close32(layer.head_weights(slice(1, 3)), reference[0, 1:3], scale=max(logit_scale, 1.0),
                            terms=width)
+            tq, tk = layer.shape
+            for rows in (slice(0, 3), slice(3, tq)):  # a map walked by rows: the same rows, 0 past their reach
+                block = layer.head_rows(1, rows)[0]
+                assert_close32(block, reference[0, 1, rows, : block.shape[1]], scale=max(logit_scale, 1.0),
+                               terms=width)
+                assert (reference[0, 1, rows, block.shape[1]:] == 0).all()
         else:
             with pytest.raises(ValueError, match="only its attention weights"):
                 _ = layer.scores

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from models.engine.capture import capture_text
+from models.engine.pooling import thumbnails
 from models.engine.recording import LayerAttention
-from models.text.head_stats import head_statistics, sink_groups
+from models.text.head_stats import ROW_BLOCK, head_statistics, row_entropy, sink_groups, summarise_heads
+from tests.tolerance import assert_close32
 
 
 def _layer(weights: torch.Tensor) -> LayerAttention:
@@ -49,3 +51,47 @@ def test_minilm_groups_name_cls_and_both_seps_of_a_pair(minilm):
     shares = stats["on first token ([CLS])"] + stats["on [SEP]"]
     assert (shares <= 1 + 1e-6).all() and (shares >= 0).all()
     torch.testing.assert_close(stats["on all sinks"], shares)  # disjoint groups: their sum
+
+
+def test_one_pass_gives_the_entropy_of_every_row_and_the_mosaic_tiles(minilm):
+    capture = capture_text(minilm, "The entropy of each head, read without a logarithm per cell. " * 6)
+    layer = capture.layers[3]
+    summary = summarise_heads(layer, {"first": [0]}, thumb=16)
+    weights = layer.weights.double()  # (H, T, T), the plain definition in float64
+    entropy = -torch.special.xlogy(weights, weights).sum(-1).mean(-1) / math.log(2)
+    # lse − Σ w·logits: rounding of logits of this size, summed over every key
+    assert_close32(summary.statistics["entropy (bits)"], entropy.float(), scale=layer.scores.abs().max().item(),
+                   terms=capture.seq_len)
+    torch.testing.assert_close(summary.thumbnails, thumbnails(layer, 16))
+
+
+def test_a_row_with_nothing_allowed_has_zero_entropy_not_nan():
+    g = torch.Generator().manual_seed(0)
+    mask = torch.ones(5, 5, dtype=torch.bool).tril()
+    mask[2] = False  # a row that may attend nothing
+    layer = LayerAttention("layer", None, None, mask, scaling=0.5, query=torch.randn(2, 5, 4, generator=g),
+                           key=torch.randn(2, 5, 4, generator=g), value=torch.randn(2, 5, 4, generator=g))
+    weights, logits = layer.head_softmax(0)
+    assert logits is not None and (weights[2] == 0).all()
+    entropy = row_entropy(weights, logits)
+    assert entropy[2] == 0 and entropy.isfinite().all()
+    torch.testing.assert_close(entropy, row_entropy(weights))
+
+
+def test_a_long_causal_map_walked_by_rows_gives_what_its_whole_map_gives():
+    g = torch.Generator().manual_seed(3)
+    t, heads = 2 * ROW_BLOCK + 37, 2  # three blocks of rows, the last one short
+    mask = torch.ones(t, t, dtype=torch.bool).tril()
+    mask[:, :5] = False  # padding at the start: the first five rows attend nothing
+    layer = LayerAttention("layer", None, None, mask, scaling=0.3, query=torch.randn(heads, t, 8, generator=g),
+                           key=torch.randn(heads, t, 8, generator=g), value=torch.randn(heads, t, 8, generator=g))
+    summary = summarise_heads(layer, {"first": [0], "tenth": [9]}, thumb=40)
+    w = layer.weights.double()  # (H, T, T) whole, the plain definitions
+    distance = (torch.arange(t)[:, None] - torch.arange(t)[None, :]).abs().double()
+    expected = {"entropy (bits)": -torch.special.xlogy(w, w).sum(-1).mean(-1) / math.log(2),
+                "mean distance (tokens)": (w * distance).sum(-1).mean(-1),
+                "on first": w[..., 0].mean(-1), "on tenth": w[..., 9].mean(-1),
+                "on all sinks": w[..., [0, 9]].sum(-1).mean(-1)}
+    for name, values in expected.items():
+        torch.testing.assert_close(summary.statistics[name].double(), values, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(summary.thumbnails, thumbnails(layer, 40), equal_nan=True, rtol=1e-4, atol=1e-6)

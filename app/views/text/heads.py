@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 from shared import TextInput, lacks_scores_notice, show_figure
-from state.text import cached_comparison, clip_percentile
+from state.text import cached_comparison, cached_thumbnails, clip_percentile
 
 from components.heatmaps import attention_map, head_grid, labelled_heatmap
 from models.engine.capture import AttentionCapture
@@ -62,7 +62,7 @@ def render(key: TextInput, capture: AttentionCapture, layer: int) -> None:
     heads, average, single = st.columns(3, gap="medium")
     with heads:
         st.markdown(f"**(a) Every head** ({capture.num_heads})")
-        show_figure(head_grid(weights.weights.numpy(), mask, thumb=96, columns=4), f"heads-L{layer}", key="head_grid")
+        show_figure(head_grid(cached_thumbnails(key, layer, 96), columns=4), f"heads-L{layer}", key="head_grid")
         st.caption("Each saturating at its own 99th percentile; inputs over 96 tokens are averaged into blocks.")
     with average:
         st.markdown("**(b) Head average**")

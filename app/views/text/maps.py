@@ -51,23 +51,9 @@ def _zoom(key: TextInput, capture: AttentionCapture, layer: int, head: int, styl
 
 
 def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> None:
-    statistics = cached_statistics(key)
     style = map_style()
     overview, detail = st.columns([1, 1.35], gap="large")
-    with overview:
-        st.subheader("All layers × heads")
-        st.caption("Each thumbnail is one head, its colour saturating at its own 99th percentile; long inputs are "
-                   "averaged into blocks.")
-        show_figure(cached_mosaic(key, 40, style), "attention-mosaic", key="mosaic")
-        name = st.selectbox("Summary number for every head", list(statistics[0]), key="statistic")
-        grid = np.stack([layer_stats[name] for layer_stats in statistics])  # (L, H)
-        figure = labelled_heatmap(
-            grid, [f"L{i}" for i in range(capture.num_layers)], [f"H{h}" for h in range(capture.num_heads)],
-            title=name, value_name=name.split(" (")[0], row_title="layer", column_title="head", zmin=None,
-        )
-        figure.update_layout(height=int(min(700, 160 + 22 * capture.num_layers)), margin=dict(t=90))
-        show_figure(figure, f"head-{name.split(' (')[0]}", key="statistic_grid")
-    with detail:
+    with detail:  # the chosen head first: one map, computed at once; the overview needs every head
         resolution = "full resolution" if capture.seq_len <= MAX_CELLS else "max-pooled overview"
         st.subheader(f"Layer {layer} · head {head}, {resolution}")
         weights = capture.layers[layer]
@@ -84,21 +70,47 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
             _zoom(key, capture, layer, head, style, shown)
         if capture.second_segment:
             st.caption("Dashed lines: where the second segment of the sentence pair begins.")
-        st.markdown(f"**Every head of layer {layer}** (averaged over query tokens) · module `{weights.name}`")
-        table = pd.DataFrame(statistics[layer], index=[f"H{h}" for h in range(capture.num_heads)])
-        numbers = list(table.columns)
-        atlas = atlas_of(key.model[0])
-        if atlas:  # each head links to its card in the head atlas of this model
-            table["atlas"] = [f"/atlas?{urlencode({'atlas': atlas, 'layer': layer, 'head': h})}"
-                              for h in range(capture.num_heads)]
-        st.dataframe(
-            table.style.format("{:.3f}", subset=numbers).highlight_between(
-                subset=pd.IndexSlice[[f"H{head}"], numbers], color="#fde68a"),
-            key="head_table",
-            column_config={"atlas": st.column_config.LinkColumn("atlas", display_text="what it does in general")},
+    with overview:
+        st.subheader("All layers × heads")
+        bar = st.empty()
+        heads = capture.num_layers * capture.num_heads
+        statistics = cached_statistics(key, _progress=lambda done, total: bar.progress(
+            done / total, f"Summarising {heads} heads: layer {done} of {total}"))
+        bar.empty()
+        st.caption("Each thumbnail is one head, its colour saturating at its own 99th percentile; long inputs are "
+                   "averaged into blocks.")
+        show_figure(cached_mosaic(key, style), "attention-mosaic", key="mosaic")
+        name = st.selectbox("Summary number for every head", list(statistics[0]), key="statistic")
+        grid = np.stack([layer_stats[name] for layer_stats in statistics])  # (L, H)
+        figure = labelled_heatmap(
+            grid, [f"L{i}" for i in range(capture.num_layers)], [f"H{h}" for h in range(capture.num_heads)],
+            title=name, value_name=name.split(" (")[0], row_title="layer", column_title="head", zmin=None,
         )
-        st.caption(
-            "Entropy: 0 bits = all attention on one token, log₂(n) = spread evenly over n tokens. "
-            "Mean distance: how far away, in tokens, the attended tokens are. "
-            "'on …': the share of each query's attention that lands on that token (attention sinks)."
-        )
+        figure.update_layout(height=int(min(700, 160 + 22 * capture.num_layers)), margin=dict(t=90))
+        show_figure(figure, f"head-{name.split(' (')[0]}", key="statistic_grid")
+    with detail:
+        _head_table(key, capture, layer, head, statistics[layer])
+
+
+def _head_table(key: TextInput, capture: AttentionCapture, layer: int, head: int,
+                statistics: dict[str, np.ndarray]) -> None:
+    """Every head of the layer in numbers, the chosen one highlighted, each linked to its atlas card."""
+    st.markdown(f"**Every head of layer {layer}** (averaged over query tokens) · module "
+                f"`{capture.layers[layer].name}`")
+    table = pd.DataFrame(statistics, index=[f"H{h}" for h in range(capture.num_heads)])
+    numbers = list(table.columns)
+    atlas = atlas_of(key.model[0])
+    if atlas:  # each head links to its card in the head atlas of this model
+        table["atlas"] = [f"/atlas?{urlencode({'atlas': atlas, 'layer': layer, 'head': h})}"
+                          for h in range(capture.num_heads)]
+    st.dataframe(
+        table.style.format("{:.3f}", subset=numbers).highlight_between(
+            subset=pd.IndexSlice[[f"H{head}"], numbers], color="#fde68a"),
+        key="head_table",
+        column_config={"atlas": st.column_config.LinkColumn("atlas", display_text="what it does in general")},
+    )
+    st.caption(
+        "Entropy: 0 bits = all attention on one key, log₂(n) = spread evenly over n keys. "
+        "Mean distance: how far away, in tokens, the attended tokens are. "
+        "'on …': the share of each query's attention that lands on that token (attention sinks)."
+    )
