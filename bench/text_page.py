@@ -40,6 +40,8 @@ VIEWS = {"Maps": len(maps.FIGURES), "Single vs multi-head": len(heads.FIGURES),
          "Q·K·V walkthrough": len(walkthrough.FIGURES), "bertviz": len(bertviz.FIGURES)}
 DRAWN = """n => {
   const stale = document.querySelector('[data-testid=stStatusWidget]') ||
+                ['running', 'rerunRequested'].includes(
+                  document.querySelector('[data-testid=stApp]')?.dataset.testScriptState) ||
                 document.querySelector('[data-stale=true] [data-testid=stPlotlyChart]');
   const plots = [...document.querySelectorAll('[data-testid=stPlotlyChart] .js-plotly-plot')];
   return !stale && plots.length >= n && plots.every(p => p.querySelector('.heatmaplayer image, .barlayer .point')

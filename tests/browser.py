@@ -6,8 +6,10 @@ from __future__ import annotations
 def wait_for_app(page, timeout=120_000):
     """Wait until the page is drawn and no script run is in progress."""
     page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=timeout)
+    # the app root names the script's state (the status widget is not drawn with toolbarMode = "minimal")
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && !['running', 'rerunRequested']"
+        ".includes(document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState)", timeout=timeout
     )
 
 
