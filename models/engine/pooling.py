@@ -28,8 +28,10 @@ def block_average(sums: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     return torch.where(counts > 0, sums / counts.clamp(min=1), torch.nan)
 
 
+@functools.lru_cache(maxsize=4)
 def block_counts(mask: torch.Tensor | None, shape: tuple[int, int], size: int) -> torch.Tensor:
-    """(≤size, ≤size): how many allowed cells each block of a (Tq, Tk) map holds (once per mask, not per head)."""
+    """(≤size, ≤size): how many allowed cells each block of a (Tq, Tk) map holds; made once for the layers that
+    share `mask` (the last few are kept). Read-only: callers share it."""
     rows, columns = block_matrices(shape, size)
     if mask is None:
         return rows.sum(1)[:, None] * columns.sum(1)[None, :]

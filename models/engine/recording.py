@@ -52,6 +52,13 @@ def _additive_mask(mask: torch.Tensor | None, shape: tuple[int, int]) -> tuple[t
     return torch.zeros(shape).masked_fill(~mask, lowest), (empty if bool(empty.any()) else None)
 
 
+def _fused_softmax(logits: torch.Tensor, empty_rows: torch.Tensor | None) -> torch.Tensor:
+    """Softmax of logits made with `_additive_mask`; a row with nothing allowed is 0 (the lowest float everywhere
+    made it uniform). empty_rows: (rows,) bool or None."""
+    weights = torch.softmax(logits, dim=-1)
+    return weights if empty_rows is None else weights.masked_fill(empty_rows[:, None], 0.0)
+
+
 class ScoresUnavailable(ValueError):
     """The model returned only its attention weights: no scores, queries, keys or values to show."""
 
@@ -141,10 +148,7 @@ class LayerAttention:
             attended = self.mask[rows].any(0).nonzero()
             reach = int(attended.max()) + 1 if len(attended) else 1
         logits = torch.addmm(blocked[rows, :reach], query[rows], key[:reach].T, alpha=self.scaling)  # (r, K)
-        weights = torch.softmax(logits, dim=-1)
-        if empty_rows is not None:
-            weights = weights.masked_fill(empty_rows[rows, None], 0.0)
-        return weights, logits
+        return _fused_softmax(logits, None if empty_rows is None else empty_rows[rows]), logits
 
     def head_softmax(self, head: int | slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(weights, the finite logits they are the softmax of, masked cells at the lowest float) for one head or a
@@ -160,10 +164,7 @@ class LayerAttention:
             else:
                 logits = torch.baddbmm(blocked.expand(query.shape[0], -1, -1), query, key.transpose(-1, -2),
                                        alpha=self.scaling)  # (H', Tq, Tk)
-            weights = torch.softmax(logits, dim=-1)
-            if empty_rows is not None:  # a row with nothing allowed: 0 (the lowest float everywhere made it uniform)
-                weights = weights.masked_fill(empty_rows[:, None], 0.0)
-            return weights, logits
+            return _fused_softmax(logits, empty_rows), logits
         sink = None if self.sink is None else self.sink[head]
         if sink is not None and sink.dim() == 1:
             sink = sink[:, None]  # one sink per head, broadcast over its rows
@@ -202,40 +203,30 @@ class Recording:
         self.layers: list[LayerAttention] = []
         self.pooling: list[LayerAttention] = []
         # distinct masks seen, by address; each entry holds its tensor so no later mask reuses the address
-        self._masks: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = {}
-        self._causal: dict[tuple, tuple[torch.Tensor, bool]] = {}
+        self._masks: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, bool]] = {}
 
     def plain_causal(self, mask: torch.Tensor | None, tq: int) -> bool:
-        """Whether `mask` (B, 1, T, T) of one input only hides the future: no padding, no bias, square. Checked
-        once per distinct mask (every layer of a causal model shares one)."""
-        if mask is None or mask.dim() != 4 or mask.shape[0] != 1 or mask.shape[1] != 1 or mask.shape[-1] != tq \
-                or mask.shape[-2] != tq:
+        """Whether `mask` (1, 1, T, T) of one input only hides the future: no padding, no bias, square. Read from
+        the mask's recorded parts, so once per distinct mask (every layer of a causal model shares one)."""
+        if mask is None or mask.dim() != 4 or mask.shape[:2] != (1, 1) or mask.shape[-2:] != (tq, tq):
             return False
-        key = (mask.data_ptr(), tuple(mask.shape), mask.dtype)
-        if key not in self._causal:
-            square = mask[0, 0]  # (T, T)
-            past = torch.ones(tq, tq, dtype=torch.bool, device=mask.device).tril()
-            if square.dtype == torch.bool:
-                plain = bool(torch.equal(square, past))
-            else:  # additive: exactly 0 on and below the diagonal, hidden (a huge negative number) above
-                hidden = square <= torch.finfo(square.dtype).min / 2
-                plain = bool(torch.equal(hidden, ~past)) and not bool(square.masked_fill(hidden, 0).any())
-            self._causal[key] = (mask, plain)
-        return self._causal[key][1]
+        return self._mask_parts(mask, 1, tq)[2]  # the number of heads matters only for 3-D masks
 
     def _keep(self, x: torch.Tensor) -> torch.Tensor:
         # first item of the batch, on the CPU; no copy when it already is CPU and `dtype`
         return x[0].detach().to("cpu", self.dtype)
 
-    def _mask_parts(self, mask: torch.Tensor | None, heads: int, tq: int) -> tuple[torch.Tensor | None, ...]:
-        """(allowed (Tq, Tk) bool, bias (H|1, Tq, Tk) or None) of a boolean or additive mask, once per mask.
+    def _mask_parts(self, mask: torch.Tensor | None, heads: int,
+                    tq: int) -> tuple[torch.Tensor | None, torch.Tensor | None, bool]:
+        """(allowed (Tq, Tk) bool, bias (H|1, Tq, Tk) or None, whether it only hides the future) of a boolean or
+        additive mask, once per mask.
 
         An additive mask is 0 where attending is allowed and a huge negative number where it is not,
         unless the model folded a bias into it (ALiBi, BEiT's relative positions): that finite part is
         kept as `bias`, so that the scores hold everything the softmax sees.
         """
         if mask is None:
-            return None, None
+            return None, None, False
         key = (mask.data_ptr(), tuple(mask.shape), mask.dtype)
         if key not in self._masks:
             # (B, 1|H, Tq|1, Tk) from transformers; (B*H|B, Tq, Tk) or (Tq, Tk) from nn.MultiheadAttention
@@ -248,7 +239,9 @@ class Recording:
                 allowed = per_head[0] > torch.finfo(per_head.dtype).min / 2
                 finite = per_head.masked_fill(~allowed, 0.0)
                 bias = finite.to(self.dtype).expand(finite.shape[0], tq, tk).clone() if finite.any() else None
-            self._masks[key] = (mask, allowed.expand(tq, tk).clone(), bias)
+            allowed = allowed.expand(tq, tk).clone()
+            causal = bias is None and tq == tk and bool(torch.equal(allowed, torch.ones_like(allowed).tril()))
+            self._masks[key] = (mask, allowed, bias, causal)
         return self._masks[key][1:]
 
     def record(self, module: nn.Module, mask: torch.Tensor | None, *, vectors: AttentionVectors | None = None,
@@ -269,7 +262,7 @@ class Recording:
             heads, tq = weights.shape[1], weights.shape[2]
             scaling = (module.embed_dim // module.num_heads) ** -0.5 if pooling else None
             extra = dict(stored_weights=self._keep(weights), stored_scores=self._keep(scores), scaling=scaling)
-        allowed, bias = self._mask_parts(mask, heads, tq)
+        allowed, bias, _ = self._mask_parts(mask, heads, tq)
         layer = LayerAttention(name=name, mask=allowed, bias=bias, **extra)
         (self.pooling if pooling else self.layers).append(layer)
 

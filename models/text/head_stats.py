@@ -87,7 +87,3 @@ def summarise_heads(layer: LayerAttention, groups: Mapping[str, Sequence[int]],
     return HeadSummary({name: torch.stack(values).float() for name, values in statistics.items()},
                        torch.stack(tiles) if tiles else None)
 
-
-def head_statistics(layer: LayerAttention, groups: Mapping[str, Sequence[int]]) -> dict[str, torch.Tensor]:
-    """`summarise_heads`' numbers alone: (H,) per statistic, names with their units."""
-    return summarise_heads(layer, groups).statistics

@@ -10,7 +10,7 @@ import torch
 from models.engine.capture import capture_text
 from models.engine.pooling import thumbnails
 from models.engine.recording import LayerAttention
-from models.text.head_stats import ROW_BLOCK, head_statistics, row_entropy, sink_groups, summarise_heads
+from models.text.head_stats import ROW_BLOCK, row_entropy, sink_groups, summarise_heads
 from tests.tolerance import assert_close32
 
 
@@ -23,7 +23,7 @@ def test_uniform_head_has_log2_n_bits_and_a_first_token_sink_has_zero():
     uniform = torch.full((n, n), 1 / n)
     sink = torch.zeros(n, n)
     sink[:, 0] = 1.0
-    stats = head_statistics(_layer(torch.stack([uniform, sink])), {"first": [0], "last two": [n - 2, n - 1]})
+    stats = summarise_heads(_layer(torch.stack([uniform, sink])), {"first": [0], "last two": [n - 2, n - 1]}).statistics
     assert stats["entropy (bits)"].tolist() == pytest.approx([math.log2(n), 0.0])
     assert stats["on first"].tolist() == pytest.approx([1 / n, 1.0])
     assert stats["on last two"].tolist() == pytest.approx([2 / n, 0.0])
@@ -37,7 +37,7 @@ def test_previous_token_head_looks_one_token_away():
     previous = torch.zeros(n, n)
     previous[0, 0] = 1.0
     previous[torch.arange(1, n), torch.arange(n - 1)] = 1.0
-    stats = head_statistics(_layer(previous[None]), {})
+    stats = summarise_heads(_layer(previous[None]), {}).statistics
     assert stats["mean distance (tokens)"].item() == pytest.approx((n - 1) / n)
 
 
@@ -46,7 +46,7 @@ def test_minilm_groups_name_cls_and_both_seps_of_a_pair(minilm):
     groups = sink_groups(capture.tokens, capture.special)
     assert groups["first token ([CLS])"] == [0]
     assert groups["[SEP]"] == [i for i, t in enumerate(capture.tokens) if t == "[SEP]"] and len(groups["[SEP]"]) == 2
-    stats = head_statistics(capture.layers[0], groups)
+    stats = summarise_heads(capture.layers[0], groups).statistics
     assert all(v.shape == (12,) for v in stats.values())
     shares = stats["on first token ([CLS])"] + stats["on [SEP]"]
     assert (shares <= 1 + 1e-6).all() and (shares >= 0).all()
