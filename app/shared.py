@@ -22,6 +22,7 @@ from streamlit.logger import get_logger
 
 from components.export import figure_config
 from models.engine.access import FOLDER_PREFIX, AccessPolicy, read_policy
+from models.engine.budget import machine_budget_mb
 from models.engine.capture import AttentionCapture, CaptureError, capture_text
 from models.engine.loading import LoadedModel, ModelLoadError, load_model, pack_ready, prepare_pack
 from models.engine.notes import lacks_scores, model_notes
@@ -203,14 +204,20 @@ class TextInput(NamedTuple):
     model: tuple[str, str, str]
     text: str
     pair: str | None
-    max_tokens: int
+    max_tokens: int | None  # None: the model's own limit (within the memory budget)
 
 
 def capture_of(key: TextInput, on_wait: Callable[[int], None] | None = None) -> AttentionCapture:
-    """The capture for `key`, kept for every session (computed on first use, within the per-capture budget)."""
-    return stored_capture(key, lambda policy: capture_text(cached_model(*key.model), key.text, key.pair,
-                                                           key.max_tokens, budget_mb=policy.capture_budget_mb),
-                          on_wait)
+    """The capture for `key`, kept for every session (computed on first use, within the server's per-capture budget,
+    or half this machine's memory when there is none)."""
+
+    def compute(policy: AccessPolicy) -> AttentionCapture:
+        machine = policy.capture_budget_mb is None
+        return capture_text(cached_model(*key.model), key.text, key.pair, key.max_tokens,
+                            budget_mb=machine_budget_mb() if machine else policy.capture_budget_mb,
+                            machine_budget=machine)
+
+    return stored_capture(key, compute, on_wait)
 
 
 def text_capture(key: TextInput) -> AttentionCapture | None:

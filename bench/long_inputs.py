@@ -4,7 +4,11 @@ the Maps view's selected map, and plus all it computes (the selected map, then e
 in one streamed pass, the mosaic),
 the memory the capture holds, one head's map on demand, and the peak resident memory of a fresh process.
 
-    .venv/bin/python bench/long_inputs.py [--repeats 3] [--sizes 512 2048 4096]
+    .venv/bin/python bench/long_inputs.py [--repeats 3] [--sizes 512 2048 4096] [--view-sizes 4096 8192]
+
+A second table gives the Text page's other views at length (SmolLM2, its own limit of 8,192 tokens included):
+the time and the peak resident memory each takes above the capture, in one fresh process (the peak is reset
+before each view through /proc/self/clear_refs).
 
 Goals: capture <= 1.1 x SDPA; capture + first Maps view <= 1.3 x SDPA; a 2,048-token SmolLM2 capture holds
 <= 0.5 GB; one head's map <= 100 ms at 2,048 tokens.
@@ -25,9 +29,14 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from components.heatmaps import attention_map, attention_mosaic  # noqa: E402
-from models.engine.capture import capture_text  # noqa: E402
+from models.engine.capture import capture_text, encode_text  # noqa: E402
 from models.engine.loading import load_model, model_class  # noqa: E402
+from models.engine.pooling import thumbnails  # noqa: E402
+from models.text.ablation import ablate_heads  # noqa: E402
+from models.text.comparison import head_shifts, token_alignment  # noqa: E402
 from models.text.head_stats import MOSAIC_THUMB, sink_groups, summarise_heads  # noqa: E402
+from models.text.multihead import compare_heads  # noqa: E402
+from models.text.walkthrough import attention_walkthrough  # noqa: E402
 
 TEXT = (ROOT / "README.md").read_text()  # a long real text: the README, repeated as needed
 
@@ -99,10 +108,44 @@ def peak_rss(name: str, tokens: int) -> str:
     return f"{before:,.0f} → {held:,.0f} → {after:,.0f} MB"
 
 
+VIEWS = {  # what each of the Text page's other tabs computes for one layer or head (as app/state/text.py)
+    "Single vs multi-head": lambda m, c: (compare_heads(c.layers[c.num_layers // 2]),
+                                          thumbnails(c.layers[c.num_layers // 2], 96)),
+    "Q·K·V walkthrough": lambda m, c: attention_walkthrough(m.model, c.layers[c.num_layers // 2], 3, c.seq_len - 1),
+    "A/B (text B captured, then every head's shift)": lambda m, c: head_shifts(
+        c, b := capture_text(m, "In short: " + _text(c.seq_len), max_tokens=c.seq_len),
+        token_alignment(c.tokens, b.tokens)),
+    "Ablation (one head removed, run again)": lambda m, c: ablate_heads(
+        m, c, encode_text(m, _text(c.seq_len), None, c.seq_len)[0], [(3, 1)]),
+}
+
+
+def view_costs(name: str, tokens: int) -> list[str]:
+    """Rows of the views table: each view's time and peak RSS above what was resident before it."""
+    code = (
+        f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'bench')!r})\n"
+        "from long_inputs import VIEWS, _text\n"
+        "from models.engine.loading import load_model\nfrom models.engine.capture import capture_text\n"
+        "def status(key): return int([l for l in open('/proc/self/status') if l.startswith(key)][0].split()[1])\n"
+        f"m = load_model({name!r}); c = capture_text(m, _text({tokens}), max_tokens={tokens})\n"
+        "for view, run in VIEWS.items():\n"
+        "    open('/proc/self/clear_refs', 'w').write('5'); before = status('VmRSS'); start = time.perf_counter()\n"
+        "    run(m, c); print(view, time.perf_counter() - start, before, status('VmHWM'), sep='\\t', flush=True)\n"
+    )
+    lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in lines.splitlines():
+        view, seconds, before, peak = line.split("\t")
+        rows.append(f"| {name} | {tokens} | {view} | {float(seconds):.1f} s | "
+                    f"+{(int(peak) - int(before)) / 1024:,.0f} MB over {int(before) / 1024:,.0f} MB |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 2048, 4096])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[512, 2048, 4096])
+    parser.add_argument("--view-sizes", type=int, nargs="*", default=[4096, 8192])
     args = parser.parse_args()
     print(f"long inputs, median of {args.repeats}, {torch.get_num_threads()} CPU threads")
     print("| model | tokens | SDPA forward | capture | capture + selected map | capture + whole Maps view "
@@ -111,6 +154,12 @@ def main() -> None:
     print(row("pack:minilm", 512, args.repeats), flush=True)
     for tokens in args.sizes:
         print(row("pack:smollm2-135m", tokens, args.repeats), flush=True)
+    if args.view_sizes:
+        print("\nthe other views at length, one fresh process per length")
+        print("| model | tokens | view | time | peak RSS above what was resident |")
+        print("|---|---|---|---|---|")
+    for tokens in args.view_sizes:
+        print("\n".join(view_costs("pack:smollm2-135m", tokens)), flush=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ COLORSCALE = "Viridis"
 TILE_PERCENTILE = 99  # thumbnails: one cell at 1.0 (a causal map's first row) must not darken all the rest
 MAX_CELLS = 512  # a map drawn at full resolution up to this many tokens a side (~1.4 MB)...
 OVERVIEW_BLOCKS = 256  # ...and max-pooled into at most this many blocks a side beyond (~0.4 MB)
+POOLED_LABELS = 16  # tick labels a side of a max-pooled map: block spans ("2048–2055") are long, hover names each
 
 
 def _tiles_colorscale() -> list:
@@ -140,6 +141,7 @@ def difference_map(z: np.ndarray, row_labels: Sequence[str], column_labels: Sequ
                    overview_blocks: int = OVERVIEW_BLOCKS) -> go.Figure:
     """A signed (Tq, Tk) difference, white at 0, red up, blue down, on a range symmetric about 0; NaN left blank.
     Past `max_cells` a side, each block shows its largest change up or down, whichever is larger."""
+    labels = 48
     if max(z.shape) > max_cells:
         known = np.isfinite(z)
         up, starts_q, starts_k = max_pooled(z, known, overview_blocks)
@@ -147,10 +149,11 @@ def difference_map(z: np.ndarray, row_labels: Sequence[str], column_labels: Sequ
         z = np.where(np.nan_to_num(-down) > np.nan_to_num(up), down, up)
         row_labels, column_labels = _block_labels(row_labels, starts_q), _block_labels(column_labels, starts_k, False)
         title, value_name = f"{title} · max-pooled to {len(starts_q)}×{len(starts_k)} blocks", f"largest {value_name}"
+        labels = POOLED_LABELS
     finite = np.abs(z[np.isfinite(z)])
     peak = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     return labelled_heatmap(z, row_labels, column_labels, title=title, value_name=value_name, colorscale="RdBu_r",
-                            zmin=-peak, zmid=0.0, zmax=peak)
+                            zmin=-peak, zmid=0.0, zmax=peak, max_labels=labels)
 
 
 def max_pooled(weights: np.ndarray, mask: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -201,6 +204,7 @@ def attention_map(
         query_tokens, key_tokens = _block_labels(query_tokens, starts_q), _block_labels(key_tokens, starts_k, False)
         mask, value_name = None, f"largest {value_name} in the block"
         title = f"{title} · max-pooled to {len(starts_q)}×{len(starts_k)} blocks" if title else title
+        max_labels = min(max_labels, POOLED_LABELS)
         segment_start = None if segment_start is None else int(np.searchsorted(starts_q, segment_start))
     else:
         z = weights.astype(np.float32, copy=True)

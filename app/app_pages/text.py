@@ -18,7 +18,6 @@ from models.engine.export import capture_npz, includes_maps, maps_bytes, npz_siz
 from models.text.weighting import WEIGHTINGS
 
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
-MAX_TOKENS = 4096  # or the model's own limit if lower; a server's capture budget may allow fewer (it says so)
 INPUT_WIDGETS = ("text", "pair", "layer", "head")  # kept while an encoder–decoder's page is shown instead
 VIEWS = ("Maps", "Single vs multi-head", "Q·K·V walkthrough", "bertviz", "Generation", "Ablation", "A/B")
 
@@ -37,8 +36,9 @@ if picked is not None and picked[0].encoder_decoder:  # a source, its translatio
 st.session_state.setdefault("text", DEFAULT_TEXT)
 with st.form("text_input"):
     st.text_area("Text", key="text", height=110, max_chars=100_000,
-                 help=f"Up to {MAX_TOKENS} tokens (or the model's own limit) are shown; longer text is cut with a "
-                      "notice. Past 512 tokens each map is max-pooled into blocks, with a window of exact cells.")
+                 help="Up to the model's own limit of tokens are shown (within the memory a capture may take); "
+                      "longer text is cut with a notice. Past 512 tokens each map is max-pooled into blocks, with a "
+                      "window of exact cells.")
     is_encoder = picked is not None and not picked[0].causal
     pair = st.text_input("Second segment (optional sentence pair)", key="pair") if is_encoder else None
     st.form_submit_button("Show attention", type="primary")
@@ -47,7 +47,7 @@ if picked is None:
     st.info("Choose a model in the sidebar to see its attention.")
     st.stop()
 loaded, model_key = picked
-key = TextInput(model_key, st.session_state["text"], pair or None, MAX_TOKENS)
+key = TextInput(model_key, st.session_state["text"], pair or None, None)  # the model's own limit
 capture = text_capture(key)
 if capture is None:
     st.stop()

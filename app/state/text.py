@@ -24,7 +24,14 @@ from models.text.head_stats import MOSAIC_THUMB, HeadSummary, sink_groups, summa
 from models.text.multihead import HeadComparison, compare_heads
 from models.text.seq2seq import Seq2SeqCapture, translate_with_attention
 from models.text.walkthrough import Walkthrough, attention_walkthrough
-from models.text.weighting import MapStyle, WeightingUnavailable, head_output_weights, sink_positions, styled_maps
+from models.text.weighting import (
+    MapStyle,
+    WeightingUnavailable,
+    head_output_weights,
+    sink_positions,
+    styled_maps,
+    value_norms,
+)
 
 
 @kept()
@@ -48,12 +55,21 @@ def map_style() -> MapStyle:
     return MapStyle(st.session_state.get("weighting", "attention"), st.session_state.get("hide_sinks", False))
 
 
-def layer_maps(key: TextInput, layer: int, style: MapStyle) -> np.ndarray:
-    """One layer's maps (H, Tq, Tk) as `style` draws them; the capture's own weights when it changes nothing."""
-    capture = capture_of(key)
+@kept()
+def cached_value_norms(key: TextInput, layer: int) -> torch.Tensor:
+    """‖v_j W_O^h‖ (H, Tk) of one layer: what the value-norm weighting multiplies each head's rows by."""
+    return value_norms(cached_model(*key.model).model, capture_of(key).layers[layer])
+
+
+def layer_maps(key: TextInput, layer: int, style: MapStyle, head: int | slice = slice(None),
+               rows: slice = slice(None)) -> np.ndarray:
+    """The maps of `head` of one layer ((H, Tq, Tk) for every head, (Tq, Tk) for one; (…, r, Tk) for some rows) as
+    `style` draws them; the capture's own weights when it changes nothing."""
+    weights = capture_of(key).layers[layer]
     if style.plain:
-        return capture.layers[layer].weights.numpy()
-    return styled_maps(cached_model(*key.model).model, capture.layers[layer], style, sink_tokens(key)).numpy()
+        return weights.head_weights(head, rows).numpy()
+    norms = cached_value_norms(key, layer) if style.weighting == "value-norm" else None
+    return styled_maps(cached_model(*key.model).model, weights, style, sink_tokens(key), head, norms, rows).numpy()
 
 
 def sink_tokens(key: TextInput) -> list[int]:
@@ -64,10 +80,8 @@ def sink_tokens(key: TextInput) -> list[int]:
 
 @kept()
 def cached_head_map(key: TextInput, layer: int, head: int, style: MapStyle) -> np.ndarray:
-    """One head's map (Tq, Tk) as `style` draws it (the model's own weights: that head alone is computed)."""
-    if style.plain:
-        return capture_of(key).layers[layer].head_weights(head).numpy()
-    return layer_maps(key, layer, style)[head]
+    """One head's map (Tq, Tk) as `style` draws it: that head alone is computed."""
+    return layer_maps(key, layer, style, head)
 
 
 @kept()
@@ -116,8 +130,8 @@ def cached_mosaic(key: TextInput, style: MapStyle) -> go.Figure:
         tiles = (summary.thumbnails.numpy() for summary in cached_summary(key))
     else:
         counts = [block_counts(layer.mask, layer.shape, MOSAIC_THUMB) for layer in capture.layers]
-        tiles = (block_means(torch.from_numpy(layer_maps(key, i, style)), counts[i]).numpy()
-                 for i in range(capture.num_layers))
+        tiles = (np.stack([block_means(torch.from_numpy(layer_maps(key, i, style, h)), counts[i]).numpy()
+                           for h in range(capture.num_heads)]) for i in range(capture.num_layers))
     return attention_mosaic(tiles, capture.num_heads)
 
 
@@ -150,11 +164,11 @@ def cached_bertviz(key: TextInput, view: str, layers: tuple[int, ...], start: in
         b_start = capture.segments[start:end].index(1)
     weights = {}
     for i in layers:
-        maps = layer_maps(key, i, style)
+        maps = layer_maps(key, i, style, rows=slice(start, end))  # (H, end - start, Tk): the rows bertviz draws
         if style.weighting == "value-norm":  # bertviz draws weights as line opacities: each row's share
             with np.errstate(invalid="ignore", divide="ignore"):
                 maps = maps / maps.sum(-1, keepdims=True)
-        weights[i] = np.nan_to_num(maps[:, start:end, start:end])  # rows with nothing left: no lines
+        weights[i] = np.nan_to_num(maps[:, :, start:end])  # rows with nothing left: no lines
     return bertviz_html(view, weights, capture.tokens[start:end], b_start)
 
 

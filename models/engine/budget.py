@@ -1,16 +1,23 @@
-"""How much memory a capture takes, known before it runs, so a server can refuse what does not fit and say what
-would. A capture holds, per layer, the queries and context (H, T, d), keys and values (H_kv, T, d), float32, and one
-mask (T, T) bool; its maps are computed on demand, one layer at a time, so a view needs one layer's scores
-(float32), softmax (float64) and weights (float32) besides: 16 bytes per cell of H × T × T."""
+"""How much memory a capture takes, known before it runs, so a server (or this machine) can refuse what does not
+fit and say what would. A capture holds, per layer, the queries and context (H, T, d), keys and values
+(H_kv, T, d), float32, and one mask (T, T) bool; its maps are computed on demand, so a view holds a few (T, T)
+maps (a head's map, the additive mask, an average) and one block of rows of every head besides. Models that give
+only their weights keep every map: L × H × T × T float32."""
 
 from __future__ import annotations
 
 import math
+import os
 
 from transformers import PretrainedConfig
 
+from models.engine.recording import LAYER_ROW_BLOCK
+
 FLOAT32 = 4
-MAP_BYTES = 4 + 8 + 4  # per map cell while one layer's maps are computed: scores, softmax in float64, weights
+VIEW_MAPS = 6  # (T, T) float32 maps a view holds at once: a head's map and its logits, the additive mask, the
+# block counts' float mask, the head average and the one-head equivalent
+ROW_BYTES = 4 * 8  # per cell of a block of every head's rows (H, LAYER_ROW_BLOCK, T): the scores and weights, and in
+# float64 the weights, the mixtures of one head with the others and their x ln x (the heads' divergence)
 
 
 def attention_shape(config: PretrainedConfig) -> tuple[int, int, int, int]:
@@ -22,38 +29,59 @@ def attention_shape(config: PretrainedConfig) -> tuple[int, int, int, int]:
     return layers, heads, kv, width
 
 
-def held_bytes(config: PretrainedConfig, tokens: int) -> int:
-    """Bytes a capture of `tokens` tokens holds: its vectors, one mask and the last hidden state; linear in
-    length but for the mask's one byte per pair."""
+def _terms(config: PretrainedConfig, stored_maps: bool) -> tuple[int, int, int]:
+    """(bytes per T², per T, of what a capture holds; per T² of what a view adds)."""
     layers, heads, kv, width = attention_shape(config)
-    vectors = layers * (2 * heads + 2 * kv) * tokens * width * FLOAT32
-    return vectors + tokens * config.hidden_size * FLOAT32 + tokens * tokens
+    square = 1 + (layers * heads * FLOAT32 if stored_maps else 0)  # the mask, and every map when they are given
+    vectors = 0 if stored_maps else layers * (2 * heads + 2 * kv) * width  # what computes the maps, when it can
+    linear = (vectors + config.hidden_size) * FLOAT32
+    return square, linear, VIEW_MAPS * FLOAT32
 
 
-def capture_bytes(config: PretrainedConfig, tokens: int) -> int:
-    """Bytes a capture of `tokens` tokens takes while a view reads it: what it holds and one layer's maps."""
+def held_bytes(config: PretrainedConfig, tokens: int, stored_maps: bool = False) -> int:
+    """Bytes a capture of `tokens` tokens holds: its vectors, one mask and the last hidden state, linear in length
+    but for the mask's one byte per pair; with `stored_maps` (weights-only models), every layer's maps instead of
+    the vectors."""
+    square, linear, _ = _terms(config, stored_maps)
+    return square * tokens * tokens + linear * tokens
+
+
+def capture_bytes(config: PretrainedConfig, tokens: int, stored_maps: bool = False) -> int:
+    """Bytes a capture of `tokens` tokens takes while a view reads it: what it holds, a few (T, T) maps and one
+    block of every head's rows."""
     _, heads, _, _ = attention_shape(config)
-    return held_bytes(config, tokens) + heads * tokens * tokens * MAP_BYTES
+    _, _, view = _terms(config, stored_maps)
+    block = heads * LAYER_ROW_BLOCK * ROW_BYTES * tokens
+    return held_bytes(config, tokens, stored_maps) + view * tokens * tokens + block
 
 
-def tokens_that_fit(config: PretrainedConfig, budget_bytes: float) -> int:
+def tokens_that_fit(config: PretrainedConfig, budget_bytes: float, stored_maps: bool = False) -> int:
     """The most tokens whose capture fits in `budget_bytes` (solves the quadratic above)."""
-    layers, heads, kv, width = attention_shape(config)
-    a = 1 + heads * MAP_BYTES
-    b = ((2 * heads + 2 * kv) * width * layers + config.hidden_size) * FLOAT32
+    _, heads, _, _ = attention_shape(config)
+    square, linear, view = _terms(config, stored_maps)
+    a, b = square + view, linear + heads * LAYER_ROW_BLOCK * ROW_BYTES
     return max(0, int((-b + math.sqrt(b * b + 4 * a * budget_bytes)) / (2 * a)))
 
 
-def budget_refusal(config: PretrainedConfig, tokens: int, budget_mb: float | None) -> str | None:
-    """The sentence refusing a capture over `budget_mb` (naming the limit and what fits), or None."""
+def machine_budget_mb() -> float:
+    """Half this machine's memory: what one capture may take when no server budget is set."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 / 2**20
+
+
+def budget_refusal(config: PretrainedConfig, tokens: int, budget_mb: float | None, stored_maps: bool = False,
+                   machine: bool = False) -> str | None:
+    """The sentence refusing a capture over `budget_mb` (naming the limit, a server's or, with `machine`, half this
+    machine's memory, and what fits), or None."""
     if budget_mb is None:
         return None
-    needed = capture_bytes(config, tokens)
+    needed = capture_bytes(config, tokens, stored_maps)
     if needed <= budget_mb * 2**20:
         return None
     layers, heads, _, _ = attention_shape(config)
-    fits = tokens_that_fit(config, budget_mb * 2**20)
+    fits = tokens_that_fit(config, budget_mb * 2**20, stored_maps)
+    held = "every layer's maps, as this model gives only those" if stored_maps else "its queries, keys and values"
     return (f"This input is {tokens} tokens: capturing it for {layers} layers × {heads} heads would take about "
-            f"{needed / 2**20:,.0f} MB (its queries, keys and values, and one layer's maps at a time), over this "
-            f"server's {budget_mb:,.0f} MB per capture. "
-            f"Up to {fits} tokens fit: shorten the text or lower the token limit.")
+            f"{needed / 2**20:,.0f} MB ({held}, and the maps a view computes), over "
+            + (f"half this machine's memory ({budget_mb:,.0f} MB). " if machine
+               else f"this server's {budget_mb:,.0f} MB per capture. ") +
+            f"Up to {fits} tokens fit: shorten the text.")

@@ -18,6 +18,7 @@ from models.engine.loading import LoadedModel
 from models.engine.recording import LayerAttention, recording
 
 DEFAULT_MAX_TOKENS = 512
+LIMITLESS_TOKENS = 1 << 20  # a model that states no limit of its own (ALiBi): the memory budget is what bounds it
 
 
 class CaptureError(ValueError):
@@ -136,17 +137,18 @@ def _record(loaded: LoadedModel, inputs: dict[str, torch.Tensor], dtype: torch.d
     return layers, pooling, hidden
 
 
-def text_limit(loaded: LoadedModel, max_tokens: int = DEFAULT_MAX_TOKENS) -> int:
-    """Most tokens one capture takes: the model's own limit, at most `max_tokens`."""
+def text_limit(loaded: LoadedModel, max_tokens: int | None = DEFAULT_MAX_TOKENS) -> int:
+    """Most tokens one capture takes: the model's own limit, at most `max_tokens` (None: the model's own alone,
+    or LIMITLESS_TOKENS when the model states none)."""
     limits = [max_tokens, getattr(loaded.model.config, "max_position_embeddings", None)]
     model_max = getattr(loaded.processor, "model_max_length", None)
     if model_max and model_max < 1_000_000:  # tokenizers without a limit report ~1e30
         limits.append(model_max)
-    return min(x for x in limits if x)
+    return min((x for x in limits if x), default=LIMITLESS_TOKENS)
 
 
 def encode_text(loaded: LoadedModel, text: str, pair: str | None = None,
-                max_tokens: int = DEFAULT_MAX_TOKENS) -> tuple[dict[str, torch.Tensor], int]:
+                max_tokens: int | None = DEFAULT_MAX_TOKENS) -> tuple[dict[str, torch.Tensor], int]:
     """(the tokenizer's tensors for `text` and an optional second segment, cut to the limit; how many tokens were
     cut off)."""
     if loaded.modality != "text":
@@ -169,17 +171,19 @@ def capture_text(
     loaded: LoadedModel,
     text: str,
     pair: str | None = None,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
+    max_tokens: int | None = DEFAULT_MAX_TOKENS,
     dtype: torch.dtype = torch.float32,
     budget_mb: float | None = None,
+    machine_budget: bool = False,
 ) -> AttentionCapture:
     """Tokenise `text` (and an optional second segment), run the model, return all its attention; refuse before
-    running when its maps would take more than `budget_mb`."""
+    running when it would take more than `budget_mb` (a server's, or with `machine_budget` this machine's)."""
     if loaded.encoder_decoder:
         raise CaptureError(f"{loaded.name} is an encoder–decoder: its attention is read by "
                            "models.text.seq2seq.translate_with_attention, which also writes its output.")
     encoded, dropped = encode_text(loaded, text, pair, max_tokens)
-    refusal = budget_refusal(loaded.model.config, encoded["input_ids"].shape[1], budget_mb)
+    refusal = budget_refusal(loaded.model.config, encoded["input_ids"].shape[1], budget_mb,
+                             stored_maps=not loaded.exposes_scores, machine=machine_budget)
     if refusal:
         raise CaptureError(refusal)
     return capture_encoded(loaded, encoded, dtype, pair=bool(pair and pair.strip()), dropped=dropped)

@@ -14,6 +14,7 @@ import torch
 from models.engine.ablation import ablating
 from models.engine.capture import AttentionCapture, CaptureError, capture_encoded
 from models.engine.loading import LoadedModel
+from models.text.comparison import row_variation
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,7 @@ def ablate_heads(loaded: LoadedModel, original: AttentionCapture, encoded: dict[
     with ablating(loaded.model, keep, mean=mean):
         ablated = capture_encoded(loaded, encoded, pair=original.segments is not None)
     # total variation between each query's two rows, averaged over queries: 0 = unchanged, 1 = disjoint
-    change = torch.stack([0.5 * (a.weights - b.weights).abs().sum(-1).mean(-1)
-                          for a, b in zip(original.layers, ablated.layers, strict=True)])  # (L, H)
+    change = torch.stack([row_variation(a, b) for a, b in zip(original.layers, ablated.layers, strict=True)])  # (L, H)
     next_token = cosine = None
     if loaded.lm_head is not None:
         lm = loaded.lm_head.detach().to("cpu", torch.float32)

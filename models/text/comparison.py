@@ -11,8 +11,10 @@ import difflib
 from collections.abc import Sequence
 
 import torch
+from torch.nn import functional as F
 
 from models.engine.capture import AttentionCapture
+from models.engine.recording import LAYER_ROW_BLOCK, LayerAttention, row_blocks
 
 
 def token_alignment(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int]]:
@@ -31,11 +33,29 @@ def map_difference(a: torch.Tensor, b: torch.Tensor, pairs: Sequence[tuple[int, 
     return difference
 
 
+def row_variation(a: LayerAttention, b: LayerAttention,
+                  pairs: Sequence[tuple[int, int]] | None = None) -> torch.Tensor:
+    """(H,): per head, the mean over queries of the total variation between the two layers' rows (0 = the same
+    rows, 1 = disjoint), on the matched queries and keys of `pairs`, or on every position when the two maps are of
+    one input. Walked by blocks of rows: never a whole layer's (H, T, T)."""
+    if pairs is not None and not pairs:
+        return torch.full((a.num_heads,), torch.nan)
+    ia, ib = (torch.tensor(side) for side in zip(*pairs, strict=True)) if pairs else (None, None)
+    count = a.shape[0] if pairs is None else len(ia)
+    total = torch.zeros(a.num_heads, dtype=torch.float64)
+    for block in row_blocks(count, LAYER_ROW_BLOCK):
+        if pairs is None:  # one input: the same keys, up to the last these rows reach (a causal map's early rows)
+            rows_a, rows_b = a.head_rows(slice(None), block)[0], b.head_rows(slice(None), block)[0]  # (H, r, K)
+            keys = max(rows_a.shape[-1], rows_b.shape[-1])
+            rows_a, rows_b = (F.pad(w, (0, keys - w.shape[-1])) for w in (rows_a, rows_b))
+        else:  # matched queries, then matched keys
+            rows_a = a.head_weights(rows=ia[block])[..., ia]  # (H, r, matched)
+            rows_b = b.head_weights(rows=ib[block])[..., ib]
+        total += 0.5 * (rows_b - rows_a).abs().sum(-1).double().sum(-1)
+    return (total / count).float()
+
+
 def head_shifts(a: AttentionCapture, b: AttentionCapture, pairs: Sequence[tuple[int, int]]) -> torch.Tensor:
     """(L, H): per head, the mean over matched queries of the total variation between their rows on matched keys;
     0 = the head attends the same way in both inputs."""
-    if not pairs:
-        return torch.full((a.num_layers, a.num_heads), torch.nan)
-    ia, ib = (torch.tensor(side) for side in zip(*pairs, strict=True))
-    return torch.stack([0.5 * (lb.weights[:, ib[:, None], ib[None, :]] - la.weights[:, ia[:, None], ia[None, :]])
-                        .abs().sum(-1).mean(-1) for la, lb in zip(a.layers, b.layers, strict=True)])
+    return torch.stack([row_variation(la, lb, pairs) for la, lb in zip(a.layers, b.layers, strict=True)])

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 import torch
 
 from models.engine.pooling import block_average, block_counts, block_matrices
-from models.engine.recording import LayerAttention
+from models.engine.recording import LayerAttention, row_blocks
 
 MOSAIC_THUMB = 40  # cells a side of each head's thumbnail in the layers × heads mosaic
-ROW_BLOCK = 256  # queries per block when a map is walked by rows
 
 
 def sink_groups(tokens: Sequence[str], special: Sequence[bool] | None) -> dict[str, list[int]]:
@@ -44,7 +43,7 @@ def row_entropy(weights: torch.Tensor, logits: torch.Tensor | None = None) -> to
 
 def summarise_heads(layer: LayerAttention, groups: Mapping[str, Sequence[int]],
                     thumb: int | None = None) -> HeadSummary:
-    """For each head of `layer`, averaged over query tokens, computing each head's map once, `ROW_BLOCK` rows at a
+    """For each head of `layer`, averaged over query tokens, computing each head's map once, a block of rows at a
     time (a causal map's early rows stop at their last key: about half the work; memory stays at one block):
 
     - entropy: -sum_k w log2 w, in bits (0 = all on one key; log2(n) = spread evenly over n keys)
@@ -58,8 +57,7 @@ def summarise_heads(layer: LayerAttention, groups: Mapping[str, Sequence[int]],
     columns = {f"on {name}": list(positions) for name, positions in groups.items()}
     if len(groups) > 1:  # every sink together: what "hide sinks" removes from each row
         columns["on all sinks"] = every
-    blocks = [slice(a, min(a + ROW_BLOCK, tq)) for a in range(0, tq, ROW_BLOCK)] if layer.computed_by_rows \
-        else [slice(0, tq)]
+    blocks = row_blocks(tq)
     distance = [(torch.arange(r.start, r.stop)[:, None] + offset - torch.arange(tk)[None, :]).abs().float()
                 for r in blocks]  # (r, Tk) per block of rows, shared by the heads
     if thumb is not None:

@@ -13,12 +13,13 @@ is again sum_h scores_h / sqrt(H). Soft-capping and sinks cannot be written as o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from models.engine.precision import float32_tolerance
-from models.engine.recording import LayerAttention, masked_softmax
+from models.engine.recording import LAYER_ROW_BLOCK, LayerAttention, masked_softmax, row_blocks
 
 
 def head_average(weights: torch.Tensor) -> torch.Tensor:
@@ -63,24 +64,29 @@ def not_one_softmax(layer: LayerAttention) -> str | None:
     return None
 
 
+def _divergence_sums(weights: torch.Tensor, allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """(H, r, Tk) weights -> (H, H): pairwise Jensen-Shannon divergence of the heads' rows in bits, summed over
+    the r rows (so blocks of rows add up). JS(p, q) = (Σ p ln p + Σ q ln q) / 2 − Σ m ln m with m = (p + q) / 2:
+    one logarithm per cell and pair, each pair once."""
+    p = weights.double()
+    if allowed is not None:
+        p = p * allowed
+    own = torch.special.xlogy(p, p).sum(-1)  # (H, r): Σ p ln p of each head's rows
+    num_heads = p.shape[0]
+    out = torch.zeros(num_heads, num_heads, dtype=torch.float64)
+    for i in range(num_heads - 1):  # head i against the later ones: (H - i - 1, r, Tk) at a time
+        m = (p[i] + p[i + 1 :]) / 2
+        js = (own[i] + own[i + 1 :]) / 2 - torch.special.xlogy(m, m).sum(-1)  # (H - i - 1, r), nats
+        out[i, i + 1 :] = out[i + 1 :, i] = js.sum(-1) / math.log(2)
+    return out  # (H, H)
+
+
 def head_divergence(weights: torch.Tensor, allowed: torch.Tensor | None = None) -> torch.Tensor:
     """Pairwise Jensen-Shannon divergence between heads, in bits (0 = same map, 1 = disjoint).
 
     weights: (H, Tq, Tk) -> (H, H), the mean over query rows of JS(head_i row, head_j row).
     """
-    p = weights.double()
-    if allowed is not None:
-        p = p * allowed
-    logs = torch.where(p > 0, torch.log2(p), 0.0)  # (H, Tq, Tk), 0 log 0 = 0
-    num_heads = p.shape[0]
-    out = torch.zeros(num_heads, num_heads, dtype=torch.float64)
-    for i in range(num_heads):  # one head against all: (H, Tq, Tk) at a time, not (H, H, Tq, Tk)
-        m = (p[i] + p) / 2
-        log_m = torch.where(m > 0, torch.log2(m), 0.0)
-        kl_i = (p[i] * (logs[i] - log_m)).sum(-1)  # (H, Tq): KL(head i || m)
-        kl_j = (p * (logs - log_m)).sum(-1)
-        out[i] = ((kl_i + kl_j) / 2).mean(-1)
-    return out.clamp_min(0.0).float()  # (H, H)
+    return (_divergence_sums(weights, allowed) / weights.shape[-2]).clamp_min(0.0).float()
 
 
 @dataclass(frozen=True)
@@ -102,24 +108,46 @@ class HeadComparison:
         return self.divergence.sum().item() / (h * (h - 1)) if h > 1 else 0.0
 
 
+def _rounding_scale(layer: LayerAttention, rows: slice, allowed: torch.Tensor) -> float:
+    """The largest Σ_h |q_h|·|k_h| · s/√H (+ |bias|) over the allowed cells of `rows`: the magnitude the full-width
+    logits' float32 rounding scales with."""
+    num_heads = layer.num_heads
+    key = layer.key.repeat_interleave(num_heads // layer.key.shape[0], dim=0).abs()  # (H, Tk, d)
+    terms = torch.matmul(layer.query[:, rows].abs(), key.transpose(-1, -2)).sum(0) * layer.scaling / num_heads**0.5
+    if layer.bias is not None:
+        terms = terms + layer.bias[:, rows].abs().expand(num_heads, -1, -1).sum(0) / num_heads**0.5
+    return terms[allowed].max().item() if bool(allowed.any()) else 0.0
+
+
 def compare_heads(layer: LayerAttention) -> HeadComparison:
-    """Everything the single-head vs multi-head view shows for `layer`."""
-    allowed = layer.allowed
-    average, equivalent = head_average(layer.weights), single_head_equivalent(layer.scores, allowed)
-    error = tolerance = None
+    """Everything the single-head vs multi-head view shows for `layer`, walked by blocks of query rows: it holds
+    one block of every head's scores, never the layer's (H, Tq, Tk)."""
+    tq, tk = layer.shape
+    num_heads = layer.num_heads
     reason = not_one_softmax(layer)
-    if layer.query is not None and reason is None:
-        full = full_width_attention(layer.query, layer.key, allowed, layer.scaling, layer.bias)
-        error = (equivalent - full).abs().max().item()
-        num_heads, _, d = layer.query.shape
-        key = layer.key.repeat_interleave(num_heads // layer.key.shape[0], dim=0).abs()  # (H, Tk, d)
-        terms = torch.matmul(layer.query.abs(), key.transpose(-1, -2)).sum(0) * layer.scaling / num_heads**0.5
-        if layer.bias is not None:
-            terms = terms + layer.bias.abs().expand(num_heads, -1, -1).sum(0) / num_heads**0.5
-        tolerance = float32_tolerance(max(terms[allowed].max().item(), 1.0), num_heads * d)
+    check = layer.query is not None and reason is None
+    average, equivalent = torch.zeros(tq, tk), torch.zeros(tq, tk)
+    divergence = torch.zeros(num_heads, num_heads, dtype=torch.float64)
+    between, error, scale = 0.0, 0.0, 1.0
+    for rows in row_blocks(tq, LAYER_ROW_BLOCK):
+        allowed = layer.allowed_rows(rows)  # (r, Tk)
+        scores = layer.head_scores(rows=rows)  # (H, r, Tk)
+        weights = layer.softmax(scores, rows)
+        average[rows], equivalent[rows] = head_average(weights), single_head_equivalent(scores, allowed)
+        reach = layer.reach(rows)  # the keys past it have no weight in these rows
+        divergence += _divergence_sums(weights[..., :reach], allowed[:, :reach])
+        pair = torch.stack([average[rows, :reach], equivalent[rows, :reach]])
+        between += _divergence_sums(pair, allowed[:, :reach])[0, 1].item()
+        if check:
+            bias = None if layer.bias is None else layer.bias[:, rows]
+            full = full_width_attention(layer.query[:, rows], layer.key, allowed, layer.scaling, bias)
+            error = max(error, (equivalent[rows] - full).abs().max().item())
+            scale = max(scale, _rounding_scale(layer, rows, allowed))
     return HeadComparison(
-        average=average, equivalent=equivalent, equivalence_error=error, equivalence_tolerance=tolerance,
+        average=average, equivalent=equivalent,
+        equivalence_error=error if check else None,
+        equivalence_tolerance=float32_tolerance(scale, num_heads * layer.query.shape[-1]) if check else None,
         not_one_softmax=reason,
-        divergence=head_divergence(layer.weights, allowed),
-        average_vs_equivalent=head_divergence(torch.stack([average, equivalent]), allowed)[0, 1].item(),
+        divergence=(divergence / tq).clamp_min(0.0).float(),
+        average_vs_equivalent=max(between / tq, 0.0),
     )

@@ -14,7 +14,7 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from models.engine.precision import float32_tolerance
-from models.engine.recording import LayerAttention, masked_softmax, pre_softmax
+from models.engine.recording import LayerAttention, masked_softmax, pre_softmax, row_blocks
 
 # where families keep W^O, relative to the module that calls attention (or to its parent)
 _OWN_PROJECTIONS = ("o_proj", "out_proj", "c_proj", "dense", "o")  # "o": T5
@@ -166,7 +166,7 @@ def _head_step(layer: LayerAttention, head: int, token: int) -> HeadStep:
     return HeadStep(
         query=query, keys=keys, values=values, allowed=allowed, raw_scores=raw, scaling=layer.scaling,
         softcap=layer.softcap, bias=bias, sink=sink, weights=weights,
-        model_weights=layer.head_weights(head)[token].double(),
+        model_weights=layer.head_weights(head, slice(token, token + 1))[0].double(),
         output=weights @ values, model_output=layer.context[token, head].double(),
         unscaled_weights=masked_softmax(pre_softmax(raw, 1.0, layer.softcap, bias), allowed, sink), kv_head=kv_head,
     )
@@ -174,10 +174,18 @@ def _head_step(layer: LayerAttention, head: int, token: int) -> HeadStep:
 
 def _score_variance(layer: LayerAttention, head: int, kv_head: int) -> ScoreVariance:
     q, k = layer.query[head].double(), layer.key[kv_head].double()  # (Tq, d), (Tk, d)
-    raw = (q @ k.T)[layer.allowed]  # every allowed pair
+    count, mean, m2 = 0, 0.0, 0.0  # over every allowed pair, by blocks of rows (Chan et al.'s pairwise update)
+    for rows in row_blocks(q.shape[0]):
+        raw = (q[rows] @ k.T)[layer.allowed_rows(rows)]  # the allowed pairs of these rows
+        if raw.numel():
+            block_mean = raw.mean().item()
+            delta, total = block_mean - mean, count + raw.numel()
+            m2 += ((raw - block_mean) ** 2).sum().item() + delta**2 * count * raw.numel() / total
+            mean, count = mean + delta * raw.numel() / total, total
+    raw_variance = m2 / (count - 1) if count > 1 else float("nan")  # unbiased, as torch.var
     return ScoreVariance(
         query_component=q.var().item(), key_component=k.var().item(),
-        raw=raw.var().item(), scaled=(raw * layer.scaling).var().item(),
+        raw=raw_variance, scaled=raw_variance * layer.scaling**2,
     )
 
 

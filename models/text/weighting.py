@@ -68,11 +68,16 @@ def hide_sinks(maps: torch.Tensor, sinks: Sequence[int]) -> torch.Tensor:
     return torch.where(total > 0, shown / total, torch.nan)
 
 
-def styled_maps(model: nn.Module, layer: LayerAttention, style: MapStyle, sinks: Sequence[int]) -> torch.Tensor:
-    """The layer's maps (H, Tq, Tk) as `style` draws them."""
-    maps = layer.weights.float()
+def styled_maps(model: nn.Module, layer: LayerAttention, style: MapStyle, sinks: Sequence[int],
+                head: int | slice = slice(None), norms: torch.Tensor | None = None,
+                rows: slice = slice(None)) -> torch.Tensor:
+    """The maps of `head` as `style` draws them: (H, Tq, Tk) for every head, (Tq, Tk) for one; (…, r, Tk) for
+    some rows. norms: the layer's `value_norms`, when the caller has them already (they do not depend on the
+    head)."""
+    maps = layer.head_weights(head, rows).float()
     if style.weighting == "value-norm":
-        maps = maps * value_norms(model, layer)[:, None, :]  # α_ij ‖v_j W_O‖
+        norms = value_norms(model, layer) if norms is None else norms  # (H, Tk)
+        maps = maps * norms[head][..., None, :]  # α_ij ‖v_j W_O‖
     return hide_sinks(maps, sinks) if style.hide_sinks else maps
 
 

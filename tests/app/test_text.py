@@ -414,3 +414,36 @@ def test_a_2048_token_text_draws_a_max_pooled_map_and_an_exact_window_within_3_m
     expected = full[1000:1256, 900:1156].copy()
     expected[~np.tril(np.ones((2048, 2048), bool))[1000:1256, 900:1156]] = np.nan
     np.testing.assert_allclose(window, expected, rtol=1e-5, atol=1e-7)  # the exact cells, masked ones blank
+
+
+def test_the_page_takes_the_models_own_context_and_every_view_walks_it(app, tmp_path, smollm2):
+    """A tiny Llama that reads 6,000 tokens: a 5,000-token text is taken whole (past the 4,096 the page once
+    stopped at), and the views that need every head of a layer (heads, A/B, ablation) draw from it."""
+    import dataclasses
+
+    from tests.tiny_models import families
+
+    llama = families()["llama"]
+    config = llama.config.__class__(**{**llama.config.to_dict(), "max_position_embeddings": 6000})
+    folder = dataclasses.replace(llama, config=config).save(tmp_path / "llama", tokenizer=smollm2.processor)
+    app.sidebar.selectbox(key="model_choice_text").set_value("Other: a hub id or a folder…")
+    app.run()
+    app.sidebar.text_input(key="model_custom_text").set_value(str(folder))
+    rerun(app)
+    text = "Attention reads the whole document, " * 900  # about 5,400 tokens
+    _submit(app, text)
+    assert not app.exception and not app.error
+    tokens = len(smollm2.processor(text)["input_ids"])
+    assert 4096 < tokens < 6000 and any(f"{tokens} tokens" in m.value for m in app.markdown)
+    assert not app.warning  # nothing cut
+    _open(app, "Single vs multi-head")
+    assert not app.exception and len(app.get("plotly_chart")) == 4
+    assert any("max |difference|" in m.value for m in app.markdown)  # the one-head check ran, block by block
+    _open(app, "A/B")
+    app.text_area(key="ab_text").set_value("In short: " + text)
+    next(b for b in app.button if b.label == "Compare").click()
+    rerun(app)
+    assert not app.exception and not app.error and len(app.get("plotly_chart")) == 4
+    _open(app, "Ablation")
+    _remove(app, [(0, 1)])
+    assert not app.exception and not app.error and app.get("plotly_chart")

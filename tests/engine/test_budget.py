@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from models.engine.budget import budget_refusal, capture_bytes, held_bytes, tokens_that_fit
+from models.engine.budget import budget_refusal, capture_bytes, held_bytes, machine_budget_mb, tokens_that_fit
 from models.engine.capture import CaptureError, capture_text
+from models.engine.loading import load_model
+from tests.tiny_models import more_families
 
 
 @pytest.mark.parametrize("pack", ["minilm", "smollm2"])
@@ -27,3 +31,26 @@ def test_a_capture_over_the_budget_is_refused_before_it_runs_naming_what_fits(mi
     with pytest.raises(CaptureError, match=f"Up to {fits} tokens fit"):
         capture_text(minilm, "word " * 400, budget_mb=8)
     assert capture_text(minilm, "word " * 10, budget_mb=8).seq_len == 12  # a short one still runs
+
+
+def test_a_model_that_gives_only_weights_is_budgeted_for_every_map_it_keeps(tmp_path, minilm):
+    loaded = load_model(str(more_families()["bloom"].save(tmp_path / "bloom", tokenizer=minilm.processor)))
+    assert not loaded.exposes_scores
+    config = loaded.model.config
+    for words in (5, 60):
+        capture = capture_text(loaded, "attention lens measures " * words)
+        estimate = held_bytes(config, capture.seq_len, stored_maps=True)
+        assert abs(estimate - capture.nbytes) <= 0.05 * capture.nbytes
+    fits = tokens_that_fit(config, 4 * 2**20, stored_maps=True)
+    assert capture_bytes(config, fits, True) <= 4 * 2**20 < capture_bytes(config, fits + 1, True)
+    assert fits < tokens_that_fit(config, 4 * 2**20)
+    with pytest.raises(CaptureError, match=f"every layer's maps, as this model gives only those.*Up to {fits} tokens"):
+        capture_text(loaded, "word " * 400, budget_mb=4)
+
+
+def test_without_a_server_budget_a_capture_is_refused_only_past_half_this_machines_memory(minilm):
+    budget = machine_budget_mb()
+    assert 0 < budget < os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    message = budget_refusal(minilm.model.config, 10**6, budget, machine=True)
+    assert f"over half this machine's memory ({budget:,.0f} MB). Up to" in message
+    assert budget_refusal(minilm.model.config, 512, budget, machine=True) is None

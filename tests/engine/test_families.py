@@ -82,9 +82,17 @@ def test_weights_equal_eager_and_scores_give_the_weights(name, folders):
                 assert_close32(block, reference[0, 1, rows, : block.shape[1]], scale=max(logit_scale, 1.0),
                                terms=width)
                 assert (reference[0, 1, rows, block.shape[1]:] == 0).all()
+            every = layer.head_rows(slice(None), slice(2, tq))[0]  # every head's block at once
+            assert_close32(every, reference[0, :, 2:, : every.shape[-1]], scale=max(logit_scale, 1.0), terms=width)
+            assert_close32(layer.head_scores(rows=slice(2, 4)), layer.scores[:, 2:4], scale=max(logit_scale, 1.0),
+                           terms=width)
         else:
             with pytest.raises(ValueError, match="only its attention weights"):
                 _ = layer.scores
+        picked = torch.tensor([layer.shape[0] - 1, 0, 2])  # rows by position, in any order
+        for head in (1, slice(None)):
+            assert_close32(layer.head_weights(head, picked), reference[0, head][..., picked, :],
+                           scale=max(logit_scale, 1.0), terms=width)
 
 
 def test_position_biases_are_in_the_scores(folders):

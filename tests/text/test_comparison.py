@@ -7,7 +7,8 @@ import math
 import torch
 
 from models.engine.capture import capture_text
-from models.text.comparison import head_shifts, map_difference, token_alignment
+from models.engine.recording import ROW_BLOCK, LayerAttention
+from models.text.comparison import head_shifts, map_difference, row_variation, token_alignment
 
 TIRED = "The animal didn't cross the street because it was too tired."
 WIDE = "The animal didn't cross the street because it was too wide."
@@ -37,3 +38,23 @@ def test_the_classic_pair_changes_only_the_last_word_and_some_heads_move(minilm)
     assert shifts.shape == (6, 12) and (shifts >= 0).all() and (shifts <= 1).all() and shifts.max() > 0
     same = head_shifts(a, a, token_alignment(a.tokens, a.tokens))
     assert (same == 0).all() and not math.isnan(float(same.sum()))
+
+
+def _causal_layer(t: int, seed: int) -> LayerAttention:
+    g = torch.Generator().manual_seed(seed)
+    return LayerAttention("layer", None, None, torch.ones(t, t, dtype=torch.bool).tril(), scaling=0.4,
+                          query=torch.randn(3, t, 8, generator=g), key=torch.randn(3, t, 8, generator=g),
+                          value=torch.randn(3, t, 8, generator=g))
+
+
+def test_a_long_layer_compared_block_by_block_gives_what_its_whole_maps_give():
+    a, b = _causal_layer(ROW_BLOCK + 40, 1), _causal_layer(ROW_BLOCK + 90, 2)
+    pairs = [(i, i + 50) for i in range(0, ROW_BLOCK + 40, 2)]  # every other token of a, matched later in b
+    ia, ib = (torch.tensor(side) for side in zip(*pairs, strict=True))
+    wa, wb = a.weights[:, ia[:, None], ia[None, :]], b.weights[:, ib[:, None], ib[None, :]]  # (H, n, n) whole
+    torch.testing.assert_close(row_variation(a, b, pairs), 0.5 * (wb - wa).abs().sum(-1).mean(-1),
+                               rtol=1e-5, atol=1e-6)
+    c = _causal_layer(ROW_BLOCK + 40, 3)  # same length, every position: what ablation measures
+    torch.testing.assert_close(row_variation(a, c), 0.5 * (c.weights - a.weights).abs().sum(-1).mean(-1),
+                               rtol=1e-5, atol=1e-6)
+    assert (row_variation(a, a) == 0).all() and row_variation(a, b, []).isnan().all()

@@ -9,8 +9,8 @@ import torch
 
 from models.engine.capture import capture_text
 from models.engine.pooling import thumbnails
-from models.engine.recording import LayerAttention
-from models.text.head_stats import ROW_BLOCK, row_entropy, sink_groups, summarise_heads
+from models.engine.recording import ROW_BLOCK, LayerAttention
+from models.text.head_stats import row_entropy, sink_groups, summarise_heads
 from tests.tolerance import assert_close32
 
 

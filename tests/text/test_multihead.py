@@ -7,8 +7,8 @@ import torch
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from models.engine.capture import capture_text
-from models.engine.recording import masked_softmax, recording
-from models.text.multihead import compare_heads, head_divergence, single_head_equivalent
+from models.engine.recording import ROW_BLOCK, LayerAttention, masked_softmax, recording
+from models.text.multihead import compare_heads, full_width_attention, head_divergence, single_head_equivalent
 from tests.tiny_models import families
 from tests.tolerance import assert_close32
 
@@ -99,3 +99,30 @@ def test_masked_keys_get_no_weight_and_fully_masked_rows_are_zero():
     allowed = torch.tensor([[True, False], [False, False]])
     out = masked_softmax(torch.zeros(2, 2), allowed)
     assert out.tolist() == [[1.0, 0.0], [0.0, 0.0]]
+
+
+@pytest.mark.parametrize("kind", ["padded causal", "bias", "sinks"])
+def test_a_layer_compared_block_by_block_gives_what_its_whole_maps_give(kind):
+    g = torch.Generator().manual_seed(5)
+    t, heads, d = 2 * ROW_BLOCK + 37, 4, 8  # three blocks of rows, the last one short
+    mask = torch.ones(t, t, dtype=torch.bool).tril()
+    mask[:, :3] = False  # padding: the first three rows attend nothing
+    extra = {"bias": dict(bias=torch.randn(heads, t, t, generator=g)),
+             "sinks": dict(sink=torch.randn(heads, generator=g))}.get(kind, {})
+    layer = LayerAttention("layer", None, None, mask, scaling=0.35, query=torch.randn(heads, t, d, generator=g),
+                           key=torch.randn(2, t, d, generator=g), value=torch.randn(2, t, d, generator=g), **extra)
+    comparison = compare_heads(layer)
+    weights, scores = layer.weights, layer.scores  # (H, T, T) whole: the plain definitions
+    assert_close32(comparison.average, weights.mean(0), scale=scores.abs().max().item(), terms=d)
+    assert_close32(comparison.equivalent, single_head_equivalent(scores, mask), scale=scores.abs().sum(0).max().item(),
+                   terms=heads * d)
+    torch.testing.assert_close(comparison.divergence, head_divergence(weights, mask), rtol=1e-4, atol=1e-5)
+    between = head_divergence(torch.stack([weights.mean(0), single_head_equivalent(scores, mask)]), mask)[0, 1]
+    assert comparison.average_vs_equivalent == pytest.approx(between.item(), rel=1e-4, abs=1e-5)
+    if kind == "sinks":  # one sink per head: no one-softmax equivalent, and no check made
+        assert comparison.equivalence_error is None and "sink" in comparison.not_one_softmax
+    else:
+        full = full_width_attention(layer.query, layer.key, mask, layer.scaling, layer.bias)
+        assert comparison.equivalence_error == pytest.approx((comparison.equivalent - full).abs().max().item(),
+                                                             abs=comparison.equivalence_tolerance)
+        assert comparison.equivalence_error <= comparison.equivalence_tolerance

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from models.engine.capture import capture_image, capture_text
-from models.engine.recording import recording
+from models.engine.recording import ROW_BLOCK, LayerAttention, recording
 from models.text.walkthrough import attention_walkthrough, output_projection
 from tests.tiny_models import families
 
@@ -44,6 +45,19 @@ def test_scaling_shrinks_the_score_variance_by_d(minilm):
     capture = capture_text(minilm, SENTENCE)
     var = attention_walkthrough(minilm.model, capture.layers[1], 3, 4).variance
     assert var.scaled == pytest.approx(var.raw / 32)  # MiniLM: d = 384 / 12
+
+
+def test_the_score_variance_of_a_long_padded_map_is_that_of_its_allowed_pairs():
+    g = torch.Generator().manual_seed(4)
+    t = 2 * ROW_BLOCK + 5  # walked in three blocks of rows
+    mask = torch.ones(t, t, dtype=torch.bool).tril()
+    mask[:, :4] = False  # padding: the first four rows attend nothing
+    query, key = torch.randn(2, t, 8, generator=g) * 3 + 1, torch.randn(1, t, 8, generator=g)
+    layer = LayerAttention("attn", None, None, mask, scaling=8**-0.5, query=query, key=key, value=key.clone(),
+                           context=torch.randn(t, 2, 8, generator=g))
+    var = attention_walkthrough(nn.Module(), layer, 1, t - 1).variance
+    raw = (query[1].double() @ key[0].double().T)[mask]  # every allowed pair at once
+    assert var.raw == pytest.approx(raw.var().item(), rel=1e-9) and var.scaled == pytest.approx(var.raw / 8)
 
 
 @pytest.mark.parametrize(
