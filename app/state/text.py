@@ -200,14 +200,15 @@ class AblationInput(NamedTuple):
     mean: bool
 
 
-def ablated(key: AblationInput) -> Ablation | None:
-    """The input run again without `key.heads`, compared with the original; or a message in the page."""
+def ablated(key: AblationInput, progress: Callable[[int, int], None] | None = None) -> Ablation | None:
+    """The input run again without `key.heads`, compared with the original (`progress(layers compared, layers)`);
+    or a message in the page."""
     original = capture_of(key.text)  # before taking a capture turn: it may need one of its own
 
     def compute(policy):
         loaded = cached_model(*key.text.model)
         encoded, _ = encode_text(loaded, key.text.text, key.text.pair, key.text.max_tokens)
-        return ablate_heads(loaded, original, encoded, key.heads, key.mean)
+        return ablate_heads(loaded, original, encoded, key.heads, key.mean, progress)
 
     return captured(lambda on_wait: stored_capture(key, compute, on_wait, size=lambda a: a.nbytes),
                     "Out of memory while running the input again: try a shorter text.")
@@ -220,9 +221,10 @@ def cached_alignment(a: TextInput, b: TextInput) -> list[tuple[int, int]]:
 
 
 @kept()
-def cached_shifts(a: TextInput, b: TextInput) -> np.ndarray:
-    """(L, H) how much each head's attention moves from input a to input b, on matched tokens."""
-    return head_shifts(capture_of(a), capture_of(b), cached_alignment(a, b)).numpy()
+def cached_shifts(a: TextInput, b: TextInput, _progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """(L, H) how much each head's attention moves from input a to input b, on matched tokens
+    (`_progress(layers done, layers)`)."""
+    return head_shifts(capture_of(a), capture_of(b), cached_alignment(a, b), _progress).numpy()
 
 
 @kept()

@@ -6,7 +6,7 @@ mean over the positions each position may attend to (mean-ablation), through mod
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -14,7 +14,7 @@ import torch
 from models.engine.ablation import ablating
 from models.engine.capture import AttentionCapture, CaptureError, capture_encoded
 from models.engine.loading import LoadedModel
-from models.text.comparison import row_variation
+from models.text.comparison import layer_variations
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,10 @@ class Ablation:
 
 
 def ablate_heads(loaded: LoadedModel, original: AttentionCapture, encoded: dict[str, torch.Tensor],
-                 heads: Iterable[tuple[int, int]], mean: bool = False) -> Ablation:
-    """Run `encoded` (the input of `original`) again with `heads` removed; compare the two runs."""
+                 heads: Iterable[tuple[int, int]], mean: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> Ablation:
+    """Run `encoded` (the input of `original`) again with `heads` removed; compare the two runs, reporting
+    `progress(layers compared, layers)`."""
     heads = tuple(sorted(set(heads)))
     if not heads:
         raise CaptureError("Choose at least one head to remove.")
@@ -75,7 +77,7 @@ def ablate_heads(loaded: LoadedModel, original: AttentionCapture, encoded: dict[
     with ablating(loaded.model, keep, mean=mean):
         ablated = capture_encoded(loaded, encoded, pair=original.segments is not None)
     # total variation between each query's two rows, averaged over queries: 0 = unchanged, 1 = disjoint
-    change = torch.stack([row_variation(a, b) for a, b in zip(original.layers, ablated.layers, strict=True)])  # (L, H)
+    change = layer_variations(original.layers, ablated.layers, progress=progress)  # (L, H)
     next_token = cosine = None
     if loaded.lm_head is not None:
         lm = loaded.lm_head.detach().to("cpu", torch.float32)

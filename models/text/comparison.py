@@ -8,7 +8,7 @@ the difference is taken between the same words even when the two texts differ in
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch.nn import functional as F
@@ -33,6 +33,13 @@ def map_difference(a: torch.Tensor, b: torch.Tensor, pairs: Sequence[tuple[int, 
     return difference
 
 
+def _columns(weights: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """weights (..., K) at `positions` of its last axis, 0 at those past K (a block of rows stops at its reach)."""
+    picked = weights.index_select(-1, positions.clamp(max=weights.shape[-1] - 1))
+    inside = positions < weights.shape[-1]
+    return picked if bool(inside.all()) else picked * inside
+
+
 def row_variation(a: LayerAttention, b: LayerAttention,
                   pairs: Sequence[tuple[int, int]] | None = None) -> torch.Tensor:
     """(H,): per head, the mean over queries of the total variation between the two layers' rows (0 = the same
@@ -48,14 +55,28 @@ def row_variation(a: LayerAttention, b: LayerAttention,
             rows_a, rows_b = a.head_rows(slice(None), block)[0], b.head_rows(slice(None), block)[0]  # (H, r, K)
             keys = max(rows_a.shape[-1], rows_b.shape[-1])
             rows_a, rows_b = (F.pad(w, (0, keys - w.shape[-1])) for w in (rows_a, rows_b))
-        else:  # matched queries, then matched keys
-            rows_a = a.head_weights(rows=ia[block])[..., ia]  # (H, r, matched)
-            rows_b = b.head_weights(rows=ib[block])[..., ib]
+        else:  # matched queries; matched keys up to the last either side's rows reach (pairs are in order)
+            rows_a, rows_b = a.head_rows(slice(None), ia[block])[0], b.head_rows(slice(None), ib[block])[0]
+            keys = max(int(torch.searchsorted(ia, rows_a.shape[-1])), int(torch.searchsorted(ib, rows_b.shape[-1])))
+            rows_a, rows_b = _columns(rows_a, ia[:keys]), _columns(rows_b, ib[:keys])  # (H, r, matched keys)
         total += 0.5 * (rows_b - rows_a).abs().sum(-1).double().sum(-1)
     return (total / count).float()
 
 
-def head_shifts(a: AttentionCapture, b: AttentionCapture, pairs: Sequence[tuple[int, int]]) -> torch.Tensor:
+def layer_variations(a: Sequence[LayerAttention], b: Sequence[LayerAttention],
+                     pairs: Sequence[tuple[int, int]] | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """(L, H): `row_variation` of every layer pair, reporting `progress(layers done, layers)` after each."""
+    rows = []
+    for la, lb in zip(a, b, strict=True):
+        rows.append(row_variation(la, lb, pairs))
+        if progress is not None:
+            progress(len(rows), len(a))
+    return torch.stack(rows)
+
+
+def head_shifts(a: AttentionCapture, b: AttentionCapture, pairs: Sequence[tuple[int, int]],
+                progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """(L, H): per head, the mean over matched queries of the total variation between their rows on matched keys;
     0 = the head attends the same way in both inputs."""
-    return torch.stack([row_variation(la, lb, pairs) for la, lb in zip(a.layers, b.layers, strict=True)])
+    return layer_variations(a.layers, b.layers, pairs, progress)

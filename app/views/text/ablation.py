@@ -60,7 +60,10 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
         "layers' maps are compared with the original.")
     if request is None:
         return
-    result = ablated(request)
+    bar = st.empty()
+    result = ablated(request, lambda done, total: bar.progress(
+        done / total, f"Comparing every head's map with the original: layer {done} of {total}"))
+    bar.empty()
     if result is None:
         return
     removed = ", ".join(_label(*h) for h in result.heads)

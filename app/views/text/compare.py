@@ -34,7 +34,11 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
     pairs = cached_alignment(key, other)
     st.markdown(f"**A**: {capture.seq_len} tokens · **B**: {second.seq_len} tokens · **{len(pairs)}** matched in "
                 "order; the difference is taken between matched tokens only (blank where a token has no match).")
-    shifts = labelled_heatmap(cached_shifts(key, other), [f"L{i}" for i in range(capture.num_layers)],
+    bar = st.empty()
+    moved = cached_shifts(key, other, _progress=lambda done, total: bar.progress(
+        done / total, f"Comparing every head of A and B: layer {done} of {total}"))
+    bar.empty()
+    shifts = labelled_heatmap(moved, [f"L{i}" for i in range(capture.num_layers)],
                               [f"H{h}" for h in range(capture.num_heads)], title="how much each head moves from A "
                               "to B (mean total variation over matched rows)", value_name="shift", row_title="layer",
                               column_title="head", zmax=None)
