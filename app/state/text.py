@@ -141,7 +141,7 @@ def cached_thumbnails(key: TextInput, layer: int, size: int) -> np.ndarray:
     return thumbnails(capture_of(key).layers[layer], size).numpy()
 
 
-@kept()
+@kept(spinner="Comparing the layer's heads with their average and with one full-width head…")
 def cached_comparison(key: TextInput, layer: int) -> HeadComparison:
     """Heads vs average vs one full-width head, for one layer."""
     return compare_heads(capture_of(key).layers[layer])

@@ -17,6 +17,7 @@ from models.atlas.corpus import read_corpus
 from models.atlas.job import AtlasJob, build_atlas
 from models.atlas.reading import MEASURES
 from models.atlas.store import AtlasError, AtlasStore
+from models.engine.precision import float32_tolerance
 from tests.conftest import ROOT
 from tests.tolerance import assert_close32
 
@@ -38,8 +39,12 @@ def test_ray_and_the_plain_loop_give_the_same_atlas(tiny_bert, tmp_path):
         assert_close32(torch.from_numpy(on_ray.mean[m]), torch.from_numpy(plain.mean[m]), scale=scale, terms=256)
     assert np.array_equal(on_ray.syntax.total, plain.syntax.total)
     assert plain.examples.keys() == on_ray.examples.keys()
-    for cell, found in plain.examples.items():
-        assert [e.text for e in found[:1]] == [e.text for e in on_ray.examples[cell][:1]], cell
+    for cell, found in plain.examples.items():  # the same best input, unless the best two tie within rounding
+        first, other = found[0], on_ray.examples[cell][0]
+        scale = np.log(30522) if MEASURES[cell[0]] == "importance" else max(abs(first.value), 1.0)
+        near = float32_tolerance(scale, 256)  # importance here: ~2e-5 (a random tiny BERT), rounding ~3e-4
+        assert abs(first.value - other.value) <= near, cell
+        assert other.text == first.text or (len(found) > 1 and first.value - found[1].value <= near), cell
     with duckdb.connect(str(tmp_path / "ray.duckdb"), read_only=True) as db:
         engine, texts = db.execute("SELECT engine, texts FROM runs").fetchone()
         assert (engine, texts) == ("ray", 40)
