@@ -84,10 +84,6 @@ def lens_attention(
         attention_mask = position_bias if attention_mask is None else attention_mask + position_bias
     # query (B, H, Tq, d); key/value (B, H_kv, Tk, d): grouped-query heads share keys and values
     n_rep = query.shape[1] // key.shape[1]
-    keys, values = key, value
-    if n_rep > 1:
-        keys = key.repeat_interleave(n_rep, dim=1)  # (B, H, Tk, d)
-        values = value.repeat_interleave(n_rep, dim=1)
     if scaling is None:
         scaling = query.shape[-1] ** -0.5
     recorder = active_sink.get()
@@ -98,9 +94,13 @@ def lens_attention(
         # a mask that only hides the future is is_causal: the kernel then skips the upper triangle (half the work)
         causal = recorder.plain_causal(attention_mask, query.shape[2])
         output = nn.functional.scaled_dot_product_attention(
-            query, keys, values, attn_mask=None if causal else attention_mask, is_causal=causal,
-            scale=scaling).transpose(1, 2).contiguous()
+            query, key, value, attn_mask=None if causal else attention_mask, is_causal=causal, scale=scaling,
+            enable_gqa=n_rep > 1).transpose(1, 2).contiguous()  # grouped heads read their shared keys in place
     else:
+        keys, values = key, value
+        if n_rep > 1:
+            keys = key.repeat_interleave(n_rep, dim=1)  # (B, H, Tk, d)
+            values = value.repeat_interleave(n_rep, dim=1)
         scores = pre_softmax(torch.matmul(query, keys.transpose(-1, -2)), scaling, softcap)  # (B, H, Tq, Tk)
         logits = scores if attention_mask is None else scores + attention_mask
         if sink_logits is None:
