@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -14,7 +15,7 @@ COLORSCALE = "Viridis"
 TILE_PERCENTILE = 99  # thumbnails: one cell at 1.0 (a causal map's first row) must not darken all the rest
 MAX_CELLS = 512  # a map drawn at full resolution up to this many tokens a side (~1.4 MB)...
 OVERVIEW_BLOCKS = 256  # ...and max-pooled into at most this many blocks a side beyond (~0.4 MB)
-POOLED_LABELS = 16  # tick labels a side of a max-pooled map: block spans ("2048–2055") are long, hover names each
+POOLED_LABELS = 16  # tick labels a side of a max-pooled map, each a block's first position; hover names the block
 
 
 def _tiles_colorscale() -> list:
@@ -92,6 +93,11 @@ def kernel_labels(c_q: int, c_k: int) -> tuple[list[str], list[str]]:
     return [f"q−{c_q - 1 - i}" for i in range(c_q)], [f"k{j - c_k // 2:+d}" for j in range(c_k)]
 
 
+def _colorbar_title(*parts: str) -> str:
+    """The colour bar's title in short lines: a long one would take the width of a narrow map."""
+    return "<br>".join(html.escape(line) for part in parts if part for line in textwrap.wrap(part, 16))
+
+
 def labelled_heatmap(
     z: np.ndarray,
     row_labels: Sequence[str],
@@ -107,25 +113,28 @@ def labelled_heatmap(
     zmax: float | None = None,
     max_labels: int = 48,
     colorbar_note: str = "",
+    ticks: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> go.Figure:
-    """Any labelled matrix at full resolution: hover names row, column and value; NaN cells left blank."""
+    """Any labelled matrix at full resolution: hover names row, column and value; NaN cells left blank. `ticks`:
+    shorter (row, column) texts for the axis ticks than the labels hover shows."""
     ys, xs = _unique_labels(row_labels), _unique_labels(column_labels)
     fig = go.Figure(
         go.Heatmap(
             z=z, x=xs, y=ys, colorscale=colorscale, zmin=zmin, zmid=zmid, zmax=zmax,
             hovertemplate=f"{row_title.split()[0]} %{{y}}<br>{column_title.split()[0]} %{{x}}<br>"
                           f"{html.escape(value_name)} %{{z:.4f}}<extra></extra>",
-            colorbar=dict(title="<br>".join(html.escape(t) for t in (value_name, colorbar_note) if t), thickness=12),
+            colorbar=dict(title=_colorbar_title(value_name, colorbar_note), thickness=12),
         )
     )
     n = max(len(xs), len(ys))
     step = -(-n // max_labels)  # label every row/column up to max_labels, then thin out (hover names each)
+    row_ticks, column_ticks = ticks or (row_labels, column_labels)
     fig.update_xaxes(
-        tickmode="array", tickvals=xs[::step], ticktext=[html.escape(t) for t in column_labels][::step],
+        tickmode="array", tickvals=xs[::step], ticktext=[html.escape(t) for t in column_ticks][::step],
         tickangle=-60, side="top", title=column_title, type="category",
     )
     fig.update_yaxes(
-        tickmode="array", tickvals=ys[::step], ticktext=[html.escape(t) for t in row_labels][::step],
+        tickmode="array", tickvals=ys[::step], ticktext=[html.escape(t) for t in row_ticks][::step],
         autorange="reversed", title=row_title, type="category",
     )
     size = int(min(900, max(420, 18 * n + 160)))
@@ -141,7 +150,7 @@ def difference_map(z: np.ndarray, row_labels: Sequence[str], column_labels: Sequ
                    overview_blocks: int = OVERVIEW_BLOCKS) -> go.Figure:
     """A signed (Tq, Tk) difference, white at 0, red up, blue down, on a range symmetric about 0; NaN left blank.
     Past `max_cells` a side, each block shows its largest change up or down, whichever is larger."""
-    labels = 48
+    labels, ticks = 48, None
     if max(z.shape) > max_cells:
         known = np.isfinite(z)
         up, starts_q, starts_k = max_pooled(z, known, overview_blocks)
@@ -149,11 +158,11 @@ def difference_map(z: np.ndarray, row_labels: Sequence[str], column_labels: Sequ
         z = np.where(np.nan_to_num(-down) > np.nan_to_num(up), down, up)
         row_labels, column_labels = _block_labels(row_labels, starts_q), _block_labels(column_labels, starts_k, False)
         title, value_name = f"{title} · max-pooled to {len(starts_q)}×{len(starts_k)} blocks", f"largest {value_name}"
-        labels = POOLED_LABELS
+        labels, ticks = POOLED_LABELS, ([str(a) for a in starts_q], [str(a) for a in starts_k])
     finite = np.abs(z[np.isfinite(z)])
     peak = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     return labelled_heatmap(z, row_labels, column_labels, title=title, value_name=value_name, colorscale="RdBu_r",
-                            zmin=-peak, zmid=0.0, zmax=peak, max_labels=labels)
+                            zmin=-peak, zmid=0.0, zmax=peak, max_labels=labels, ticks=ticks)
 
 
 def max_pooled(weights: np.ndarray, mask: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -202,12 +211,13 @@ def attention_map(
     if max(weights.shape) > max_cells:
         z, starts_q, starts_k = max_pooled(weights, mask, overview_blocks)
         query_tokens, key_tokens = _block_labels(query_tokens, starts_q), _block_labels(key_tokens, starts_k, False)
+        ticks = [str(a) for a in starts_q], [str(a) for a in starts_k]  # first position of each block
         mask, value_name = None, f"largest {value_name} in the block"
         title = f"{title} · max-pooled to {len(starts_q)}×{len(starts_k)} blocks" if title else title
         max_labels = min(max_labels, POOLED_LABELS)
         segment_start = None if segment_start is None else int(np.searchsorted(starts_q, segment_start))
     else:
-        z = weights.astype(np.float32, copy=True)
+        z, ticks = weights.astype(np.float32, copy=True), None
     if mask is not None:
         z[~mask] = np.nan  # masked: no attention is possible there, not "zero attention"
     zmax, note = None, ""
@@ -216,7 +226,7 @@ def attention_map(
         if 0 < top < peak:
             zmax, note = float(top), f"colour ≤ p{clip_percentile:g} = {top:.3f}"
     fig = labelled_heatmap(z, query_tokens, key_tokens, title=title, value_name=value_name, zmax=zmax,
-                           max_labels=max_labels, colorbar_note=note,
+                           max_labels=max_labels, colorbar_note=note, ticks=ticks,
                            zmin=0 if value_name.endswith("attention") else None)
     if segment_start:
         edge = segment_start - 0.5  # category axes: cell i spans i-0.5 .. i+0.5
