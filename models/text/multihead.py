@@ -36,6 +36,22 @@ def single_head_equivalent(scores: torch.Tensor, allowed: torch.Tensor | None) -
     return masked_softmax(scores.sum(dim=0) / num_heads**0.5, allowed)
 
 
+def side_by_side(vectors: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(H|H_kv, T, d) per-head vectors -> (T, H*d), heads side by side as the model concatenates them (shared
+    key/value heads repeated to the H query heads they serve)."""
+    vectors = vectors.repeat_interleave(num_heads // vectors.shape[0], dim=0)  # (H, T, d)
+    return vectors.transpose(0, 1).reshape(vectors.shape[1], -1)
+
+
+def full_width_logits(q: torch.Tensor, k: torch.Tensor, num_heads: int, scaling: float,
+                      bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Q K^T * s / sqrt(H) + sum_h bias_h / sqrt(H) from side-by-side queries (Tq, H*d) and keys (Tk, H*d)."""
+    logits = q @ k.T * (scaling / num_heads**0.5)  # (Tq, Tk)
+    if bias is not None:  # (H|1, Tq, Tk): per-head biases add up like the scores
+        logits = logits + bias.expand(num_heads, -1, -1).sum(dim=0) / num_heads**0.5
+    return logits
+
+
 def full_width_attention(query: torch.Tensor, key: torch.Tensor, allowed: torch.Tensor | None,
                          scaling: float, bias: torch.Tensor | None = None) -> torch.Tensor:
     """softmax(Q K^T * s / sqrt(H) + sum_h bias_h / sqrt(H) + mask) from the concatenated queries and keys.
@@ -43,13 +59,8 @@ def full_width_attention(query: torch.Tensor, key: torch.Tensor, allowed: torch.
     With the usual s = 1/sqrt(d) that is softmax(Q K^T / sqrt(d_model) + mask).
     query: (H, Tq, d); key: (H_kv, Tk, d), repeated to H heads under grouped-query attention.
     """
-    num_heads, tq, d = query.shape
-    key = key.repeat_interleave(num_heads // key.shape[0], dim=0)  # (H, Tk, d)
-    q = query.transpose(0, 1).reshape(tq, num_heads * d)  # (Tq, d_model): heads side by side
-    k = key.transpose(0, 1).reshape(key.shape[1], num_heads * d)  # (Tk, d_model)
-    logits = q @ k.T * (scaling / num_heads**0.5)  # (Tq, Tk)
-    if bias is not None:  # (H|1, Tq, Tk): per-head biases add up like the scores
-        logits = logits + bias.expand(num_heads, -1, -1).sum(dim=0) / num_heads**0.5
+    num_heads = query.shape[0]
+    logits = full_width_logits(side_by_side(query, num_heads), side_by_side(key, num_heads), num_heads, scaling, bias)
     return masked_softmax(logits, allowed)
 
 
@@ -108,17 +119,6 @@ class HeadComparison:
         return self.divergence.sum().item() / (h * (h - 1)) if h > 1 else 0.0
 
 
-def _rounding_scale(layer: LayerAttention, rows: slice, allowed: torch.Tensor) -> float:
-    """The largest Σ_h |q_h|·|k_h| · s/√H (+ |bias|) over the allowed cells of `rows`: the magnitude the full-width
-    logits' float32 rounding scales with."""
-    num_heads = layer.num_heads
-    key = layer.key.repeat_interleave(num_heads // layer.key.shape[0], dim=0).abs()  # (H, Tk, d)
-    terms = torch.matmul(layer.query[:, rows].abs(), key.transpose(-1, -2)).sum(0) * layer.scaling / num_heads**0.5
-    if layer.bias is not None:
-        terms = terms + layer.bias[:, rows].abs().expand(num_heads, -1, -1).sum(0) / num_heads**0.5
-    return terms[allowed].max().item() if bool(allowed.any()) else 0.0
-
-
 def compare_heads(layer: LayerAttention) -> HeadComparison:
     """Everything the single-head vs multi-head view shows for `layer`, walked by blocks of query rows: it holds
     one block of every head's scores, never the layer's (H, Tq, Tk)."""
@@ -129,6 +129,9 @@ def compare_heads(layer: LayerAttention) -> HeadComparison:
     average, equivalent = torch.zeros(tq, tk), torch.zeros(tq, tk)
     divergence = torch.zeros(num_heads, num_heads, dtype=torch.float64)
     between, error, scale = 0.0, 0.0, 1.0
+    if check:  # the keys side by side, once for every block of rows; their magnitudes bound the rounding
+        keys = side_by_side(layer.key, num_heads)  # (Tk, H*d)
+        key_sizes = keys.abs()
     for rows in row_blocks(tq, LAYER_ROW_BLOCK):
         allowed = layer.allowed_rows(rows)  # (r, Tk)
         scores = layer.head_scores(rows=rows)  # (H, r, Tk)
@@ -138,11 +141,15 @@ def compare_heads(layer: LayerAttention) -> HeadComparison:
         divergence += _divergence_sums(weights[..., :reach], allowed[:, :reach])
         pair = torch.stack([average[rows, :reach], equivalent[rows, :reach]])
         between += _divergence_sums(pair, allowed[:, :reach])[0, 1].item()
-        if check:
+        if check and bool(allowed.any()):
             bias = None if layer.bias is None else layer.bias[:, rows]
-            full = full_width_attention(layer.query[:, rows], layer.key, allowed, layer.scaling, bias)
+            queries = side_by_side(layer.query[:, rows], num_heads)  # (r, H*d)
+            full = masked_softmax(full_width_logits(queries, keys, num_heads, layer.scaling, bias), allowed)
             error = max(error, (equivalent[rows] - full).abs().max().item())
-            scale = max(scale, _rounding_scale(layer, rows, allowed))
+            # Σ_h |q_h|·|k_h| · s/√H (+ |bias|): the magnitude the full-width logits' float32 rounding scales with
+            sizes = full_width_logits(queries.abs(), key_sizes, num_heads, layer.scaling,
+                                      None if bias is None else bias.abs())
+            scale = max(scale, sizes[allowed].max().item())
     return HeadComparison(
         average=average, equivalent=equivalent,
         equivalence_error=error if check else None,
