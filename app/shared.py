@@ -215,7 +215,7 @@ def capture_of(key: TextInput, on_wait: Callable[[int], None] | None = None) -> 
         machine = policy.capture_budget_mb is None
         return capture_text(cached_model(*key.model), key.text, key.pair, key.max_tokens,
                             budget_mb=machine_budget_mb() if machine else policy.capture_budget_mb,
-                            machine_budget=machine)
+                            machine_budget=machine, overview=True)  # the Maps view's overview, in the forward
 
     return stored_capture(key, compute, on_wait)
 

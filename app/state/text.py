@@ -20,7 +20,7 @@ from models.engine.pooling import block_counts, block_means, thumbnails
 from models.text.ablation import Ablation, ablate_heads
 from models.text.comparison import head_shifts, map_difference, token_alignment
 from models.text.generation import Generation, generate_with_attention
-from models.text.head_stats import MOSAIC_THUMB, HeadSummary, sink_groups, summarise_heads
+from models.text.head_stats import MOSAIC_THUMB, HeadSummary, head_summary, sink_groups, summarise_heads
 from models.text.multihead import HeadComparison, compare_heads
 from models.text.seq2seq import Seq2SeqCapture, translate_with_attention
 from models.text.walkthrough import Walkthrough, attention_walkthrough
@@ -104,9 +104,12 @@ def cached_weighting_problem(key: TextInput) -> str | None:
 
 @kept()
 def cached_summary(key: TextInput, _progress: Callable[[int, int], None] | None = None) -> list[HeadSummary]:
-    """Every layer's per-head numbers and thumbnails, each head's map computed once (`_progress(done, layers)`)."""
+    """Every layer's per-head numbers and thumbnails: from the capture's forward pass when it computed them, else
+    each head's map computed once now (`_progress(done, layers)`)."""
     capture = capture_of(key)
     groups = sink_groups(capture.tokens, capture.special)
+    if capture.overview is not None:
+        return [head_summary(overview, groups) for overview in capture.overview]
     summaries = []
     for index, layer in enumerate(capture.layers):
         summaries.append(summarise_heads(layer, groups, MOSAIC_THUMB))

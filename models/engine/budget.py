@@ -1,8 +1,8 @@
 """How much memory a capture takes, known before it runs, so a server (or this machine) can refuse what does not
 fit and say what would. A capture holds, per layer, the queries and context (H, T, d), keys and values
-(H_kv, T, d), float32, and one mask (T, T) bool; its maps are computed on demand, so a view holds a few (T, T)
-maps (a head's map, the additive mask, an average) and one block of rows of every head besides. Models that give
-only their weights keep every map: L × H × T × T float32."""
+(H_kv, T, d), float32, each head's share of each key (H, T, the overview), and one mask (T, T) bool; its maps are
+computed on demand, so a view holds a few (T, T) maps (a head's map, the additive mask, an average) and one block
+of rows of every head besides. Models that give only their weights keep every map: L × H × T × T float32."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def _terms(config: PretrainedConfig, stored_maps: bool) -> tuple[int, int, int]:
     """(bytes per T², per T, of what a capture holds; per T² of what a view adds)."""
     layers, heads, kv, width = attention_shape(config)
     square = 1 + (layers * heads * FLOAT32 if stored_maps else 0)  # the mask, and every map when they are given
-    vectors = 0 if stored_maps else layers * (2 * heads + 2 * kv) * width  # what computes the maps, when it can
+    # what computes the maps, when it can, and the overview's share of each key per head (models.engine.overview)
+    vectors = 0 if stored_maps else layers * ((2 * heads + 2 * kv) * width + heads)
     linear = (vectors + config.hidden_size) * FLOAT32
     return square, linear, VIEW_MAPS * FLOAT32
 

@@ -6,6 +6,7 @@ patch grid: its size, and which tokens are CLS, registers or padding rather than
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from PIL import Image
 
 from models.engine.budget import budget_refusal
 from models.engine.loading import LoadedModel
+from models.engine.overview import OVERVIEW_THUMB, LayerOverview, attend_with_overview
 from models.engine.recording import LayerAttention, recording
 
 DEFAULT_MAX_TOKENS = 512
@@ -61,6 +63,7 @@ class AttentionCapture:
     causal: bool = False
     dropped_tokens: int = 0  # cut off because the input was longer than allowed
     kv_heads: int | None = None  # key/value heads under grouped-query attention
+    overview: tuple[LayerOverview, ...] | None = None  # every layer's, when the forward pass computed them
 
     @property
     def exposes_scores(self) -> bool:
@@ -88,6 +91,9 @@ class AttentionCapture:
     def nbytes(self) -> int:
         """Bytes its tensors hold (the maps are computed on demand, not held)."""
         total = sum(a.nbytes for a in (self.hidden, self.pixels) if a is not None)
+        for overview in self.overview or ():
+            total += sum(t.nbytes for t in (overview.entropy, overview.distance, overview.key_share,
+                                            overview.thumbnails) if t is not None)
         return total + layers_nbytes((*self.layers, *((self.pooling,) if self.pooling is not None else ())))
 
 
@@ -120,12 +126,17 @@ def _returned_layers(output, causal: bool, dtype: torch.dtype) -> tuple[LayerAtt
     return tuple(layers)
 
 
-def _record(loaded: LoadedModel, inputs: dict[str, torch.Tensor], dtype: torch.dtype):
+def _record(loaded: LoadedModel, inputs: dict[str, torch.Tensor], dtype: torch.dtype, overview: bool = False):
+    """(layers, pooling layer, last hidden state, every layer's overview or None)."""
     inputs = {k: v.to(loaded.device) for k, v in inputs.items()}
+    overviews = None
     if loaded.exposes_scores:
-        with torch.inference_mode(), recording(loaded.model, dtype) as rec:
+        layer_pass = functools.partial(attend_with_overview, thumb=OVERVIEW_THUMB) if overview else None
+        with torch.inference_mode(), recording(loaded.model, dtype, layer_pass=layer_pass) as rec:
             output = loaded.model(**inputs)
         layers, pooling = tuple(rec.layers), (rec.pooling[-1] if rec.pooling else None)
+        if overview and len(rec.passed) == len(layers):  # not when some layer had to run eager (sinks, soft-capping)
+            overviews = tuple(rec.passed)
     else:
         with torch.inference_mode():
             output = loaded.model(**inputs, output_attentions=True)
@@ -134,7 +145,7 @@ def _record(loaded: LoadedModel, inputs: dict[str, torch.Tensor], dtype: torch.d
         raise CaptureError(f"{loaded.name} ran without any attention call that Attention Lens can read.")
     hidden = getattr(output, "last_hidden_state", None)
     hidden = None if hidden is None else hidden[0].detach().to("cpu", dtype)  # (T, C), after the final norm
-    return layers, pooling, hidden
+    return layers, pooling, hidden, overviews
 
 
 def text_limit(loaded: LoadedModel, max_tokens: int | None = DEFAULT_MAX_TOKENS) -> int:
@@ -175,9 +186,11 @@ def capture_text(
     dtype: torch.dtype = torch.float32,
     budget_mb: float | None = None,
     machine_budget: bool = False,
+    overview: bool = False,
 ) -> AttentionCapture:
     """Tokenise `text` (and an optional second segment), run the model, return all its attention; refuse before
-    running when it would take more than `budget_mb` (a server's, or with `machine_budget` this machine's)."""
+    running when it would take more than `budget_mb` (a server's, or with `machine_budget` this machine's).
+    overview: compute every layer's overview in the forward pass itself (on the CPU; see models.engine.overview)."""
     if loaded.encoder_decoder:
         raise CaptureError(f"{loaded.name} is an encoder–decoder: its attention is read by "
                            "models.text.seq2seq.translate_with_attention, which also writes its output.")
@@ -186,15 +199,16 @@ def capture_text(
                              stored_maps=not loaded.exposes_scores, machine=machine_budget)
     if refusal:
         raise CaptureError(refusal)
-    return capture_encoded(loaded, encoded, dtype, pair=bool(pair and pair.strip()), dropped=dropped)
+    return capture_encoded(loaded, encoded, dtype, pair=bool(pair and pair.strip()), dropped=dropped,
+                           overview=overview)
 
 
 def capture_encoded(loaded: LoadedModel, encoded: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32,
-                    pair: bool = False, dropped: int = 0) -> AttentionCapture:
+                    pair: bool = False, dropped: int = 0, overview: bool = False) -> AttentionCapture:
     """Run the model on already tokenised inputs (`input_ids` of one text, (1, T)) and return all its attention."""
     tokenizer = loaded.processor
     ids = encoded["input_ids"][0]
-    layers, pooling, hidden = _record(loaded, encoded, dtype)
+    layers, pooling, hidden, overviews = _record(loaded, encoded, dtype, overview)
     config = loaded.model.config
     heads, kv = getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None)
     segments = encoded.get("token_type_ids")
@@ -210,6 +224,7 @@ def capture_encoded(loaded: LoadedModel, encoded: dict[str, torch.Tensor], dtype
         causal=loaded.causal,
         dropped_tokens=dropped,
         kv_heads=kv if kv and heads and kv != heads else None,
+        overview=overviews,
     )
 
 
@@ -248,7 +263,7 @@ def capture_image(loaded: LoadedModel, image: Image.Image, dtype: torch.dtype = 
     if loaded.modality != "vision":
         raise CaptureError(f"{loaded.name} is a text model: it takes text, not images.")
     inputs = dict(loaded.processor(images=image.convert("RGB"), return_tensors="pt"))
-    layers, pooling, hidden = _record(loaded, inputs, dtype)
+    layers, pooling, hidden, _ = _record(loaded, inputs, dtype)
     grid = patch_grid(loaded, inputs, layers[0].shape[-1])
     return AttentionCapture(
         model_name=loaded.name,

@@ -27,6 +27,9 @@ class AttentionSink(Protocol):
 
     def plain_causal(self, mask: torch.Tensor | None, tq: int) -> bool: ...
 
+    def attend(self, module: nn.Module, mask: torch.Tensor | None, query: torch.Tensor, key: torch.Tensor,
+               value: torch.Tensor, scaling: float) -> torch.Tensor | None: ...
+
     def record(self, module: nn.Module, mask: torch.Tensor | None, *, vectors: AttentionVectors) -> None: ...
 
 
@@ -91,11 +94,14 @@ def lens_attention(
             and not (module.training and dropout > 0))
     if fast:  # (B, H, Tq, d) -> (B, Tq, H, d); no weights materialised
         weights = None
-        # a mask that only hides the future is is_causal: the kernel then skips the upper triangle (half the work)
-        causal = recorder.plain_causal(attention_mask, query.shape[2])
-        output = nn.functional.scaled_dot_product_attention(
-            query, key, value, attn_mask=None if causal else attention_mask, is_causal=causal, scale=scaling,
-            enable_gqa=n_rep > 1).transpose(1, 2).contiguous()  # grouped heads read their shared keys in place
+        # the recording's own pass over the maps when it wants one (its overview), which also gives the output
+        output = recorder.attend(module, attention_mask, query, key, value, scaling)
+        if output is None:
+            # a mask that only hides the future is is_causal: the kernel then skips the upper triangle (half the work)
+            causal = recorder.plain_causal(attention_mask, query.shape[2])
+            output = nn.functional.scaled_dot_product_attention(
+                query, key, value, attn_mask=None if causal else attention_mask, is_causal=causal, scale=scaling,
+                enable_gqa=n_rep > 1).transpose(1, 2).contiguous()  # grouped heads read their shared keys in place
     else:
         keys, values = key, value
         if n_rep > 1:

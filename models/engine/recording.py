@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -59,6 +60,7 @@ def _fused_softmax(logits: torch.Tensor, empty_rows: torch.Tensor | None) -> tor
     return weights if empty_rows is None else weights.masked_fill(empty_rows[:, None], 0.0)
 
 
+_ZERO = torch.zeros(1, 1, 1)  # what a product with beta = 0 adds to: nothing
 Rows = slice | torch.Tensor  # query rows of a map: a slice, or positions (r,) long
 ROW_BLOCK = 256  # queries per block when a view walks one head's map by rows: one block, never T × T
 LAYER_ROW_BLOCK = 64  # queries per block when every head of a layer is walked at once (H × 64 × T cells a block;
@@ -68,6 +70,19 @@ LAYER_ROW_BLOCK = 64  # queries per block when every head of a layer is walked a
 def row_blocks(count: int, size: int = ROW_BLOCK) -> list[slice]:
     """range(count) cut into consecutive slices of at most `size`."""
     return [slice(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+@functools.lru_cache(maxsize=2)
+def _mask_extent(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """((Tq,) the first key each query may not attend, Tk for none; (Tq,) the last key it may, -1 for none), made
+    once per mask: a block of rows then needs its keys only up to one max, and its mask only from one min."""
+    tq, tk = mask.shape
+    first, last = torch.empty(tq, dtype=torch.long), torch.empty(tq, dtype=torch.long)
+    for rows in row_blocks(tq, 1024):  # (r, Tk) bytes at a time, never T x T
+        allowed = mask[rows]
+        first[rows] = torch.where(allowed.all(-1), tk, (~allowed).to(torch.uint8).argmax(-1))
+        last[rows] = torch.where(allowed.any(-1), tk - 1 - allowed.flip(-1).to(torch.uint8).argmax(-1), -1)
+    return first, last
 
 
 class ScoresUnavailable(ValueError):
@@ -132,6 +147,8 @@ class LayerAttention:
     def _vectors(self, head: int | slice) -> tuple[torch.Tensor, torch.Tensor]:
         """The queries of `head` and the keys each reads: (Tq, d), (Tk, d) or, for a slice, (H', Tq, d), (H', Tk, d)."""
         group = self.query.shape[0] // self.key.shape[0]  # query heads per key/value head
+        if group == 1:
+            return self.query[head], self.key[head]
         heads = torch.arange(self.query.shape[0])[head]  # the query heads asked for
         return self.query[head], self.key[heads // group]
 
@@ -152,8 +169,8 @@ class LayerAttention:
         """How many leading keys `rows` may attend: one past the last allowed key of any of them (at least 1)."""
         if self.mask is None:
             return self.shape[1]
-        attended = self.mask[rows].any(0).nonzero()
-        return int(attended.max()) + 1 if len(attended) else 1
+        last = _mask_extent(self.mask)[1][rows]
+        return max(int(last.max()) + 1, 1) if len(last) else 1
 
     def head_rows(self, head: int | slice, rows: Rows) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(weights, logits or None) of `rows` of one head's map (or a slice of heads), over the keys up to the
@@ -167,15 +184,36 @@ class LayerAttention:
     def _fused(self, head: int | slice, rows: Rows, reach: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The common case in one fused product, mask + scaling · q kᵀ, then the softmax: (…, r, K) weights and
         their logits, over the first `reach` keys."""
-        query, key = self._vectors(head)
         blocked, empty_rows = _additive_mask(self.mask, self.shape)
+        empty_rows = None if empty_rows is None else empty_rows[rows]
+        group = self.query.shape[0] // self.key.shape[0]  # query heads per key/value head
+        if head == slice(None):  # every head: each key head's queries in one product, keys read in place
+            q = self.query[:, rows]  # (H, r, d)
+            heads, r, d = q.shape
+            kv = self.key.shape[0]
+            logits = torch.baddbmm(_ZERO.expand(kv, group * r, reach), q.reshape(kv, group * r, d),
+                                   self.key[:, :reach].transpose(-1, -2), beta=0.0,
+                                   alpha=self.scaling).view(heads, r, reach)  # (H_kv, group·r, K) -> (H, r, K)
+            # the mask from the first key any of these rows may not attend (a causal block: its last r columns)
+            if self.mask is not None:
+                start = min(int(_mask_extent(self.mask)[0][rows].min()), reach)
+                logits[..., start:] += blocked[rows, start:reach]
+            return _fused_softmax(logits, empty_rows), logits
+        query, key = self._vectors(head)
         q, k, blocked = query[..., rows, :], key[..., :reach, :], blocked[rows, :reach]  # (…, r, d), (…, K, d)
         if q.dim() == 2:
             logits = torch.addmm(blocked, q, k.T, alpha=self.scaling)  # (r, K)
         else:
             logits = torch.baddbmm(blocked.expand(q.shape[0], -1, -1), q, k.transpose(-1, -2),
                                    alpha=self.scaling)  # (H', r, K)
-        return _fused_softmax(logits, None if empty_rows is None else empty_rows[rows]), logits
+        return _fused_softmax(logits, empty_rows), logits
+
+    def attend(self, weights: torch.Tensor) -> torch.Tensor:
+        """(H, r, d): every head's weighted sum of its values, for (H, r, K) weights over the first K keys (a block
+        of rows from `head_rows`); grouped heads read their shared values in place."""
+        heads, r, reach = weights.shape
+        kv = self.value.shape[0]
+        return torch.bmm(weights.reshape(kv, -1, reach), self.value[:, :reach]).view(heads, r, -1)
 
     def head_softmax(self, head: int | slice = slice(None),
                      rows: Rows = slice(None)) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -223,12 +261,18 @@ class LayerAttention:
         return masked_softmax(scores, self.allowed_rows(rows), sink)
 
 
+LayerPass = Callable[["LayerAttention"], tuple[Any, torch.Tensor]]  # a layer -> (what it computed, output (Tq, H, d))
+
+
 class Recording:
     """Collects the attention calls made by one model in the current context."""
 
-    def __init__(self, model: nn.Module, dtype: torch.dtype = torch.float32, fast: bool = True):
+    def __init__(self, model: nn.Module, dtype: torch.dtype = torch.float32, fast: bool = True,
+                 layer_pass: LayerPass | None = None):
         self.dtype = dtype
         self.fast = fast  # attention may run on SDPA (no weights returned, so no output_attentions)
+        self.layer_pass = layer_pass
+        self.passed: list = []  # what layer_pass computed beside each output, in call order
         self.names = {module: name for name, module in model.named_modules()}
         self.layers: list[LayerAttention] = []
         self.pooling: list[LayerAttention] = []
@@ -241,6 +285,23 @@ class Recording:
         if mask is None or mask.dim() != 4 or mask.shape[:2] != (1, 1) or mask.shape[-2:] != (tq, tq):
             return False
         return self._mask_parts(mask, 1, tq)[2]  # the number of heads matters only for 3-D masks
+
+    def attend(self, module: nn.Module, mask: torch.Tensor | None, query: torch.Tensor, key: torch.Tensor,
+               value: torch.Tensor, scaling: float) -> torch.Tensor | None:
+        """The output (1, Tq, H, d) of one attention call from `layer_pass` over its recorded vectors, keeping what
+        else the pass computed; None (SDPA runs) without a pass, for a batch, off the CPU, for another model, or
+        when a row may attend nothing."""
+        if self.layer_pass is None or query.shape[0] != 1 or query.device.type != "cpu" or module not in self.names:
+            return None
+        allowed, bias, _ = self._mask_parts(mask, query.shape[1], query.shape[2])
+        if allowed is not None and int(_mask_extent(allowed)[1].min()) < 0:
+            return None  # a row that may attend nothing (padding): its output is the kernel's own (uniform, 0, NaN)
+        layer = LayerAttention(name=self.names[module], stored_weights=None, stored_scores=None, mask=allowed,
+                               bias=bias, scaling=scaling, query=self._keep(query), key=self._keep(key),
+                               value=self._keep(value))
+        passed, context = self.layer_pass(layer)  # context (Tq, H, d)
+        self.passed.append(passed)
+        return context.unsqueeze(0).to(query.dtype)
 
     def _keep(self, x: torch.Tensor) -> torch.Tensor:
         # first item of the batch, on the CPU; no copy when it already is CPU and `dtype`
@@ -344,18 +405,21 @@ _hook_locks: weakref.WeakKeyDictionary[nn.Module, threading.Lock] = weakref.Weak
 
 
 @contextmanager
-def recording(model: nn.Module, dtype: torch.dtype = torch.float32, fast: bool = True) -> Iterator[Recording]:
+def recording(model: nn.Module, dtype: torch.dtype = torch.float32, fast: bool = True,
+              layer_pass: LayerPass | None = None) -> Iterator[Recording]:
     """Within this context, forward passes of `model` in this thread are recorded; nothing stays after.
 
     fast: attention runs on SDPA where it can, and returns no weights: pass False when the forward pass asks for
     output_attentions.
+    layer_pass: run instead of SDPA on the CPU, given each layer's recorded vectors; it returns (anything, the
+    output): when a view needs every map at once (the overview), the forward's attention and that view share them.
     """
     implementation = getattr(model.config, "_attn_implementation", None)
     if implementation != LENS_ATTENTION:
         raise ValueError(
             f"model runs {implementation!r} attention; load it with attn_implementation={LENS_ATTENTION!r}"
         )
-    rec = Recording(model, dtype, fast)
+    rec = Recording(model, dtype, fast, layer_pass)
     pooling_heads = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
     # torch's hook tables are not safe to change while another thread runs the same model:
     # recordings that attach hooks take turns on that model (the others run side by side)

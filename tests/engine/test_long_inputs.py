@@ -1,5 +1,7 @@
 """The packs at length: a capture holds q, k, v and one mask, never the maps, and the maps it computes on demand
-equal transformers' own eager attention at 2,048 tokens (SmolLM2) and 512 (MiniLM)."""
+equal transformers' own eager attention at 2,048 tokens (SmolLM2) and 512 (MiniLM). Both are captured as the Text
+page captures them: with the overview computed in the forward pass (the SDPA path is checked on the packs in
+test_capture.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import torch
 from models.engine.budget import held_bytes
 from models.engine.capture import capture_text
 from models.engine.loading import model_class
+from models.engine.overview import layer_overview
 from tests.tolerance import assert_close32
 
 TEXT = (Path(__file__).resolve().parents[2] / "README.md").read_text() * 3  # a long real text
@@ -32,7 +35,7 @@ def _eager_weights(loaded, tokens: int, layers: list[int]) -> dict[int, torch.Te
 
 
 def _assert_lazy_equals_eager(loaded, tokens: int, layers: list[int]):
-    capture = capture_text(loaded, TEXT, max_tokens=tokens)
+    capture = capture_text(loaded, TEXT, max_tokens=tokens, overview=True)
     assert capture.seq_len == tokens
     assert abs(capture.nbytes - held_bytes(loaded.model.config, tokens)) <= 0.02 * capture.nbytes  # linear + a mask
     expected = _eager_weights(loaded, tokens, layers)
@@ -41,15 +44,21 @@ def _assert_lazy_equals_eager(loaded, tokens: int, layers: list[int]):
         assert layer.stored_weights is None
         scale = max(layer.scores.abs().max().item(), 1.0)
         width = layer.query.shape[-1]
-        # the capture ran on SDPA, eager on its own kernels: the hidden states entering a layer differ by rounding
-        # that grows with depth, so the bound grows with the layer's index
+        # the capture ran on SDPA (or the overview's pass), eager on its own kernels: the hidden states entering a
+        # layer differ by rounding that grows with depth, so the bound grows with the layer's index
         assert_close32(layer.weights, expected[index], scale=scale, terms=width * (index + 1))
         assert_close32(layer.head_weights(2), expected[index][2], scale=scale, terms=width * (index + 1))
+        again = layer_overview(layer)  # the overview the forward pass computed = the same layer's maps afterwards
+        assert_close32(capture.overview[index].entropy, again.entropy, scale=scale, terms=tokens)
+        assert_close32(capture.overview[index].distance, again.distance, scale=float(tokens), terms=tokens * 8)
+        torch.testing.assert_close(capture.overview[index].thumbnails, again.thumbnails, equal_nan=True,
+                                   rtol=1e-4, atol=1e-6)
     return capture
 
 
 def test_smollm2_at_2048_tokens_holds_q_k_v_and_gives_the_eager_weights(smollm2):
     capture = _assert_lazy_equals_eager(smollm2, 2048, [0, 15, 29])
+    assert capture.overview is not None and len(capture.overview) == capture.num_layers
     assert capture.nbytes < 0.5 * 2**30  # today's eager capture held 4.5 GB of maps at this length
 
 

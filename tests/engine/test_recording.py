@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from models.engine.recording import recording
-from tests.tiny_models import FAMILY_NAMES, families
+from models.engine.overview import attend_with_overview, layer_overview
+from models.engine.recording import LayerAttention, _mask_extent, recording
+from tests.tiny_models import FAMILY_NAMES, families, more_families
 from tests.tolerance import assert_close32
 
 FAMILIES = families()
@@ -199,3 +200,56 @@ def test_sdpa_skips_the_future_only_when_the_mask_hides_nothing_else(name, padde
     for a, b in zip(fast.layers, slow.layers, strict=True):
         assert torch.equal(a.allowed, b.allowed)
         _assert_weights(a, b.weights)
+
+
+@pytest.mark.parametrize(("name", "padded"), [(name, False) for name in FAMILY_NAMES] + [("llama", True)])
+def test_a_layer_pass_runs_the_model_in_place_of_sdpa_and_keeps_what_it_computed(name, padded):
+    """The overview's pass inside the forward: the same output as SDPA, one overview per layer equal to the one
+    computed afterwards from the recorded layer."""
+    lens, _ = FAMILIES[name].pair()
+    inputs = FAMILIES[name].inputs()
+    if padded:
+        inputs["attention_mask"] = inputs["attention_mask"].clone()
+        inputs["attention_mask"][0, :2] = 0
+    rec, out = _run(lens, inputs)
+    with torch.inference_mode(), recording(lens, layer_pass=attend_with_overview) as passing:
+        passed = lens(**inputs)
+    first = out.logits if hasattr(out, "logits") else out.last_hidden_state
+    assert_close32(passed.logits if hasattr(passed, "logits") else passed.last_hidden_state, first)
+    if padded:  # rows that attend nothing: each kernel has its own output for them, the model's kernel runs
+        assert not passing.passed
+        return
+    assert len(passing.passed) == len(passing.layers) == len(rec.layers)
+    for overview, layer, plain in zip(passing.passed, passing.layers, rec.layers, strict=True):
+        _assert_weights(layer, plain.weights)
+        again = layer_overview(layer)
+        scale = max(layer.scores.abs().max().item(), 1.0)
+        assert_close32(overview.entropy, again.entropy, scale=scale, terms=layer.shape[1])
+        assert_close32(overview.key_share, again.key_share, scale=1.0, terms=layer.shape[0])
+        torch.testing.assert_close(overview.thumbnails, again.thumbnails, equal_nan=True, rtol=1e-4, atol=1e-6)
+
+
+def test_a_layer_pass_is_not_run_where_sdpa_cannot_run():
+    """Gemma 2 soft-caps its scores: its layers run eager, so no pass (and no overview) is made for them."""
+    family = more_families()["gemma2"]
+    lens, _ = family.pair()
+    with torch.inference_mode(), recording(lens, layer_pass=attend_with_overview) as rec:
+        lens(**family.inputs())
+    assert rec.layers and not rec.passed
+
+
+def test_a_blocks_reach_and_first_masked_key_are_read_from_the_mask():
+    g = torch.Generator().manual_seed(0)
+    mask = torch.rand(300, 260, generator=g) > 0.7
+    mask[5] = False  # a row that may attend nothing
+    mask[7] = True  # one that may attend everything
+    first, last = _mask_extent(mask)
+    for row in range(300):
+        allowed = mask[row].nonzero().flatten()
+        assert last[row] == (allowed.max() if len(allowed) else -1)
+        blocked = (~mask[row]).nonzero().flatten()
+        assert first[row] == (blocked.min() if len(blocked) else 260)
+    layer = LayerAttention("layer", None, None, mask, scaling=1.0, query=torch.zeros(1, 300, 2),
+                           key=torch.zeros(1, 260, 2), value=torch.zeros(1, 260, 2))
+    assert layer.reach(slice(0, 10)) == int(mask[:10].any(0).nonzero().max()) + 1
+    assert layer.reach(torch.tensor([5])) == 1  # nothing allowed: one key, all masked

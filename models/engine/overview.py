@@ -1,0 +1,89 @@
+"""Every head of a layer in a few numbers and a thumbnail, from one pass over its maps: what the Maps view's
+overview shows (the per-head table and the layers x heads mosaic).
+
+The pass walks every head a block of rows at a time (never a T x T map). Run inside the capture's forward pass
+(`capture_text(..., overview=True)`), the same weights also give the layer's output, so each map is computed once
+instead of once by the attention kernel and again for the overview.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from models.engine.pooling import block_average, block_counts, block_matrices
+from models.engine.recording import LAYER_ROW_BLOCK, LayerAttention, row_blocks
+
+OVERVIEW_THUMB = 40  # cells a side of each head's thumbnail in the layers x heads mosaic
+
+
+@dataclass(frozen=True)
+class LayerOverview:
+    """One layer's heads, each averaged over its queries."""
+
+    entropy: torch.Tensor  # (H,) bits: 0 = all on one key, log2(n) = spread evenly over n keys
+    distance: torch.Tensor  # (H,) mean |query - key|, in tokens
+    key_share: torch.Tensor  # (H, Tk) mean weight each key receives: a group of keys' share (a sink's) is a sum
+    thumbnails: torch.Tensor | None  # (H, t, t) block means over the allowed cells, NaN where a block has none
+
+
+def row_entropy(weights: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
+    """(..., Tq) entropy in nats of each row of (..., Tq, Tk) weights. Given the finite logits they are the softmax
+    of, as lse − Σ w·logits (lse read at the row's largest weight): no logarithm per cell, half the time."""
+    if logits is None:
+        return -torch.special.xlogy(weights, weights).sum(-1)
+    peak = weights.amax(-1)
+    lse = logits.amax(-1) - torch.log(peak)  # the largest weight sits where the largest logit does
+    return torch.where(peak > 0, lse - (weights * logits).sum(-1), 0.0)  # (2.7x faster than linalg.vecdot here)
+
+
+def layer_overview(layer: LayerAttention, thumb: int | None = OVERVIEW_THUMB) -> LayerOverview:
+    """Every head's overview (thumbnails at most thumb x thumb; None: none), each map computed once, by rows."""
+    return _walk(layer, thumb, attend=False)[0]
+
+
+def attend_with_overview(layer: LayerAttention,
+                         thumb: int | None = OVERVIEW_THUMB) -> tuple[LayerOverview, torch.Tensor]:
+    """(the overview, the layer's output (Tq, H, d) = softmax(q kᵀ·s + mask) v) from the same weights: the
+    attention of a forward pass and its overview in one walk."""
+    return _walk(layer, thumb, attend=True)
+
+
+def _walk(layer: LayerAttention, thumb: int | None, attend: bool) -> tuple[LayerOverview, torch.Tensor | None]:
+    """One pass over every head's map, LAYER_ROW_BLOCK query rows at a time (a causal block stops at its last key)."""
+    tq, tk = layer.shape
+    heads = layer.num_heads
+    offset = tk - tq  # queries are the last Tq positions when keys include a cache
+    entropy, distance = torch.zeros(heads, dtype=torch.float64), torch.zeros(heads, dtype=torch.float64)
+    key_share = torch.zeros(heads, tk, dtype=torch.float64)
+    if thumb is not None:
+        counts = block_counts(layer.mask, (tq, tk), thumb)
+        block_rows, block_columns = block_matrices((tq, tk), thumb)  # 0/1 (t, Tq), (t, Tk)
+        sums = torch.zeros(heads, *counts.shape)
+    context = torch.empty(tq, heads, layer.value.shape[-1]) if attend else None
+    positions = torch.arange(max(tq + offset, tk), dtype=torch.float32)
+    for rows in row_blocks(tq, LAYER_ROW_BLOCK):
+        w, logits = layer.head_rows(slice(None), rows)  # (H, r, K): the keys past K are masked for these rows
+        reach = w.shape[-1]
+        entropy += row_entropy(w, logits).sum(-1, dtype=torch.float64)
+        queries = positions[rows.start + offset : rows.stop + offset]
+        far = (queries[:, None] - positions[None, :reach]).abs_()  # (r, K) |query - key|
+        distance += (w.reshape(heads, -1) @ far.view(-1)).double()  # Σ w·|q - k| per head, one product
+        if thumb is None:
+            key_share[:, :reach] += w.sum(1)
+        else:
+            inside = block_rows[:, rows]  # (t, r)
+            touched = inside.any(1)  # the few thumbnail rows this block of queries falls in
+            by_block = inside[touched] @ w  # (H, b, K): each touched thumbnail row's queries summed
+            key_share[:, :reach] += by_block.sum(1)
+            sums[:, touched] += by_block @ block_columns[:, :reach].T  # (H, b, t)
+        if context is not None:
+            context[rows] = layer.attend(w).transpose(0, 1)  # (r, H, d)
+    return LayerOverview(
+        entropy=(entropy / (tq * math.log(2))).float(),
+        distance=(distance / tq).float(),
+        key_share=(key_share / tq).float(),
+        thumbnails=None if thumb is None else block_average(sums, counts),
+    ), context

@@ -1,0 +1,78 @@
+"""models.engine.overview: every head's numbers and thumbnail from one pass by rows equal the plain formulas on
+whole maps, and the pass that also attends gives the layer's output."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from models.engine.overview import attend_with_overview, layer_overview, row_entropy
+from models.engine.pooling import thumbnails
+from models.engine.recording import LAYER_ROW_BLOCK, LayerAttention
+from tests.tolerance import assert_close32
+
+
+def _layer(tq: int, tk: int, heads: int, kv: int, mask: torch.Tensor | None, seed: int = 0) -> LayerAttention:
+    g = torch.Generator().manual_seed(seed)
+    return LayerAttention("layer", None, None, mask, scaling=0.3, query=2 * torch.randn(heads, tq, 8, generator=g),
+                          key=torch.randn(kv, tk, 8, generator=g), value=torch.randn(kv, tk, 8, generator=g))
+
+
+def _padded_causal(t: int, padding: int) -> torch.Tensor:
+    mask = torch.ones(t, t, dtype=torch.bool).tril()
+    mask[:, :padding] = False  # left padding: the first rows attend nothing
+    return mask
+
+
+CASES = {
+    # several blocks of rows, the last one short; grouped heads; rows that attend nothing
+    "padded causal, grouped": lambda: _layer(3 * LAYER_ROW_BLOCK + 21, 3 * LAYER_ROW_BLOCK + 21, 6, 2,
+                                             _padded_causal(3 * LAYER_ROW_BLOCK + 21, 5)),
+    "bidirectional, no mask": lambda: _layer(150, 150, 3, 3, None, seed=1),
+    # queries are the last Tq of Tk positions (keys include a cache): distances count from there
+    "cached keys": lambda: _layer(70, 100, 4, 2, torch.ones(70, 100, dtype=torch.bool).tril(30), seed=2),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_overview_walked_by_rows_equals_the_formulas_on_whole_maps(case):
+    layer = CASES[case]()
+    tq, tk = layer.shape
+    overview = layer_overview(layer, thumb=40)
+    w = layer.weights.double()  # (H, Tq, Tk) whole, the plain definitions
+    distance = (torch.arange(tq)[:, None] + (tk - tq) - torch.arange(tk)[None, :]).abs().double()
+    scale = max(layer.scores.abs().max().item(), 1.0)
+    assert_close32(overview.entropy, (-torch.special.xlogy(w, w).sum(-1).mean(-1) / math.log(2)), scale=scale,
+                   terms=tk)
+    assert_close32(overview.distance, (w * distance).sum(-1).mean(-1), scale=float(tk), terms=tk * 8)
+    assert_close32(overview.key_share, w.mean(1), scale=1.0, terms=tq * 8)
+    torch.testing.assert_close(overview.thumbnails, thumbnails(layer, 40), equal_nan=True, rtol=1e-4, atol=1e-6)
+    assert layer_overview(layer, thumb=None).thumbnails is None
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_pass_that_attends_gives_the_layers_output_and_the_same_overview(case):
+    layer = CASES[case]()
+    overview, context = attend_with_overview(layer, thumb=40)  # (Tq, H, d)
+    group = layer.num_heads // layer.value.shape[0]
+    expected = (layer.weights @ layer.value.repeat_interleave(group, 0)).transpose(0, 1)  # softmax(...) v, whole
+    assert_close32(context, expected, scale=layer.value.abs().max().item(), terms=layer.shape[1])
+    alone = layer_overview(layer, thumb=40)
+    torch.testing.assert_close(overview.entropy, alone.entropy)
+    torch.testing.assert_close(overview.thumbnails, alone.thumbnails, equal_nan=True)
+
+
+def test_a_row_with_nothing_allowed_has_zero_entropy_not_nan():
+    g = torch.Generator().manual_seed(0)
+    mask = torch.ones(5, 5, dtype=torch.bool).tril()
+    mask[2] = False  # a row that may attend nothing
+    layer = LayerAttention("layer", None, None, mask, scaling=0.5, query=torch.randn(2, 5, 4, generator=g),
+                           key=torch.randn(2, 5, 4, generator=g), value=torch.randn(2, 5, 4, generator=g))
+    weights, logits = layer.head_softmax(0)
+    assert logits is not None and (weights[2] == 0).all()
+    entropy = row_entropy(weights, logits)
+    assert entropy[2] == 0 and entropy.isfinite().all()
+    torch.testing.assert_close(entropy, row_entropy(weights))
+    assert layer_overview(layer).entropy.isfinite().all()
