@@ -1,8 +1,9 @@
 """Benchmark: long inputs (issue 19). SmolLM2 at 512 / 2,048 / 4,096 tokens and MiniLM at 512: the SDPA
-forward, the capture (SDPA inside a recording that keeps q, k, v and the masks, never the maps), the capture plus
-the Maps view's selected map, and plus all it computes (the selected map, then every head's numbers and thumbnails
-in one streamed pass, the mosaic),
-the memory the capture holds, one head's map on demand, and the peak resident memory of a fresh process.
+forward; the capture (SDPA inside a recording that keeps q, k, v and the masks, never the maps); the capture plus
+all the Maps view computes, as the Text page does it (the overview, every head's numbers and thumbnail, computed
+inside the forward pass, then the selected map, the table and the mosaic); the same view after a plain capture
+(the overview as a second pass over the maps); the memory the capture holds, one head's map on demand, and the
+peak resident memory of a fresh process.
 
     .venv/bin/python bench/long_inputs.py [--repeats 3] [--sizes 512 2048 4096] [--view-sizes 4096 8192]
 
@@ -31,10 +32,11 @@ import torch  # noqa: E402
 from components.heatmaps import attention_map, attention_mosaic  # noqa: E402
 from models.engine.capture import capture_text, encode_text  # noqa: E402
 from models.engine.loading import load_model, model_class  # noqa: E402
+from models.engine.overview import layer_overview  # noqa: E402
 from models.engine.pooling import thumbnails  # noqa: E402
 from models.text.ablation import ablate_heads  # noqa: E402
 from models.text.comparison import head_shifts, token_alignment  # noqa: E402
-from models.text.head_stats import MOSAIC_THUMB, sink_groups, summarise_heads  # noqa: E402
+from models.text.head_stats import MOSAIC_THUMB, head_summary, sink_groups  # noqa: E402
 from models.text.multihead import compare_heads  # noqa: E402
 from models.text.walkthrough import attention_walkthrough  # noqa: E402
 
@@ -64,11 +66,12 @@ def selected_map(capture) -> None:
 
 
 def maps_view(capture) -> None:
-    """Everything the Maps view computes (as app/state/text.py): the selected map, then every head's numbers and
-    thumbnails in one pass over the layers, and the mosaic."""
+    """Everything the Maps view computes (as app/state/text.py): the selected map, every head's numbers (from the
+    capture's overview, or one pass over the maps when it has none) and the mosaic."""
     selected_map(capture)
     groups = sink_groups(capture.tokens, capture.special)
-    summaries = [summarise_heads(layer, groups, MOSAIC_THUMB) for layer in capture.layers]
+    overviews = capture.overview or [layer_overview(layer, MOSAIC_THUMB) for layer in capture.layers]
+    summaries = [head_summary(overview, groups) for overview in overviews]
     attention_mosaic((summary.thumbnails.numpy() for summary in summaries), capture.num_heads)
 
 
@@ -80,13 +83,13 @@ def row(name: str, tokens: int, repeats: int) -> str:
     with torch.inference_mode():
         forward = _median(lambda: sdpa(**encoded), repeats)
     capture_time = _median(lambda: capture_text(loaded, _text(tokens), max_tokens=tokens), repeats)
-    capture = capture_text(loaded, _text(tokens), max_tokens=tokens)
-    first_map = _median(lambda: selected_map(capture_text(loaded, _text(tokens), max_tokens=tokens)), repeats)
-    with_maps = _median(lambda: maps_view(capture_text(loaded, _text(tokens), max_tokens=tokens)), repeats)
+    capture = capture_text(loaded, _text(tokens), max_tokens=tokens, overview=True)
+    page = _median(lambda: maps_view(capture_text(loaded, _text(tokens), max_tokens=tokens, overview=True)), repeats)
+    second_pass = _median(lambda: maps_view(capture_text(loaded, _text(tokens), max_tokens=tokens)), repeats)
     middle = capture.layers[capture.num_layers // 2]
     one_head = _median(lambda: middle.head_weights(1), max(repeats, 5))
     return (f"| {name} | {tokens} | {forward:.2f} s | {capture_time:.2f} s ({capture_time / forward:.2f}×) | "
-            f"{first_map:.2f} s ({first_map / forward:.2f}×) | {with_maps:.2f} s ({with_maps / forward:.2f}×) | "
+            f"{page:.2f} s ({page / forward:.2f}×) | {second_pass:.2f} s ({second_pass / forward:.2f}×) | "
             f"{capture.nbytes / 2**20:,.0f} MB | "
             f"{one_head * 1e3:.0f} ms | {peak_rss(name, tokens)} |")
 
@@ -99,7 +102,7 @@ def peak_rss(name: str, tokens: int) -> str:
         "from models.engine.loading import load_model\nfrom models.engine.capture import capture_text\n"
         "def hwm(): return int([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])\n"
         f"m = load_model({name!r}); before = hwm()\n"
-        f"c = capture_text(m, _text({tokens}), max_tokens={tokens}); held = hwm()\n"
+        f"c = capture_text(m, _text({tokens}), max_tokens={tokens}, overview=True); held = hwm()\n"
         "maps_view(c)\n"
         "print(before, held, hwm())\n"
     )
@@ -127,7 +130,7 @@ def view_costs(name: str, tokens: int) -> list[str]:
         "from long_inputs import VIEWS, _text\n"
         "from models.engine.loading import load_model\nfrom models.engine.capture import capture_text\n"
         "def status(key): return int([l for l in open('/proc/self/status') if l.startswith(key)][0].split()[1])\n"
-        f"m = load_model({name!r}); c = capture_text(m, _text({tokens}), max_tokens={tokens})\n"
+        f"m = load_model({name!r}); c = capture_text(m, _text({tokens}), max_tokens={tokens}, overview=True)\n"
         "for view, run in VIEWS.items():\n"
         "    open('/proc/self/clear_refs', 'w').write('5'); before = status('VmRSS'); start = time.perf_counter()\n"
         "    run(m, c); print(view, time.perf_counter() - start, before, status('VmHWM'), sep='\\t', flush=True)\n"
@@ -148,7 +151,8 @@ def main() -> None:
     parser.add_argument("--view-sizes", type=int, nargs="*", default=[4096, 8192])
     args = parser.parse_args()
     print(f"long inputs, median of {args.repeats}, {torch.get_num_threads()} CPU threads")
-    print("| model | tokens | SDPA forward | capture | capture + selected map | capture + whole Maps view "
+    print("| model | tokens | SDPA forward | capture | capture + whole Maps view (the page: overview in the "
+          "forward) | capture + whole Maps view (overview as a second pass) "
           "| held by the capture | one head's map | peak RSS: loaded → captured → Maps view |")
     print("|---|---|---|---|---|---|---|---|---|")
     print(row("pack:minilm", 512, args.repeats), flush=True)

@@ -116,6 +116,12 @@ def token_label(text: str) -> str:
     return text or "∅"
 
 
+def token_labels(tokenizer, ids: Iterable[int]) -> tuple[str, ...]:
+    """Each token id as its own text, made visible (`token_label`); decoded in one call."""
+    texts = tokenizer.batch_decode([[int(i)] for i in ids], clean_up_tokenization_spaces=False)
+    return tuple(token_label(text) for text in texts)
+
+
 def _returned_layers(output, causal: bool, dtype: torch.dtype) -> tuple[LayerAttention, ...]:
     """Layers from output_attentions, for models whose code bypasses the registry: weights only."""
     layers = []
@@ -217,7 +223,7 @@ def capture_encoded(loaded: LoadedModel, encoded: dict[str, torch.Tensor], dtype
         model_name=loaded.name,
         layers=layers,
         pooling=pooling,
-        tokens=tuple(token_label(tokenizer.decode([i], clean_up_tokenization_spaces=False)) for i in ids.tolist()),
+        tokens=token_labels(tokenizer, ids.tolist()),
         segments=tuple(segments[0].tolist()) if pair and segments is not None else None,
         special=tuple(i in special_ids for i in ids.tolist()),
         hidden=hidden,

@@ -74,8 +74,10 @@ def ablate_heads(loaded: LoadedModel, original: AttentionCapture, encoded: dict[
     for layer, head in heads:
         name = original.layers[layer].name
         keep.setdefault(name, torch.ones(1, num_heads, device=loaded.device))[0, head] = 0.0
-    with ablating(loaded.model, keep, mean=mean):
-        ablated = capture_encoded(loaded, encoded, pair=original.segments is not None)
+    with ablating(loaded.model, keep, mean=mean):  # on the original's kernel: the layers before the first removed
+        # head then give exactly the original's maps
+        ablated = capture_encoded(loaded, encoded, pair=original.segments is not None,
+                                  overview=original.overview is not None)
     # total variation between each query's two rows, averaged over queries: 0 = unchanged, 1 = disjoint
     change = layer_variations(original.layers, ablated.layers, progress=progress)  # (L, H)
     next_token = cosine = None

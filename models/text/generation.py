@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 
-from models.engine.capture import CaptureError, text_limit, token_label
+from models.engine.capture import CaptureError, text_limit, token_labels
 from models.engine.loading import LoadedModel
 from models.engine.recording import recording
 
@@ -103,12 +103,10 @@ def generate_with_attention(loaded: LoadedModel, prompt: str, new_tokens: int = 
         chosen = int(torch.multinomial(probabilities, 1)) if sample else int(logits.argmax())
         top = torch.topk(probabilities, min(top_k, probabilities.numel()))
         steps.append(GenerationStep(
-            token_id=chosen, token=token_label(tokenizer.decode([chosen], clean_up_tokenization_spaces=False)),
+            token_id=chosen, token=token_labels(tokenizer, [chosen])[0],
             rows=_last_rows(rec.layers), top_ids=tuple(top.indices.tolist()),
-            top_tokens=tuple(token_label(tokenizer.decode([i], clean_up_tokenization_spaces=False))
-                             for i in top.indices.tolist()),
+            top_tokens=token_labels(tokenizer, top.indices.tolist()),
             top_probabilities=tuple(top.values.tolist()), probability=float(probabilities[chosen])))
         step_input = torch.tensor([[chosen]], device=loaded.device)
-    prompt_tokens = tuple(token_label(tokenizer.decode([i], clean_up_tokenization_spaces=False))
-                          for i in ids[0].tolist())
+    prompt_tokens = token_labels(tokenizer, ids[0].tolist())
     return Generation(loaded.name, prompt_tokens, tuple(steps), sample, temperature, seed, names)

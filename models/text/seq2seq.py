@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.engine.capture import CaptureError, layers_nbytes, token_label
+from models.engine.capture import CaptureError, layers_nbytes, token_labels
 from models.engine.loading import LoadedModel
 from models.engine.recording import LayerAttention, recording
 
@@ -113,7 +113,7 @@ def translate_with_attention(loaded: LoadedModel, source: str, max_new_tokens: i
         kinds[attention_kind(layer.name)].append(layer)
 
     def labels(ids) -> tuple[str, ...]:
-        return tuple(token_label(tokenizer.decode([i], clean_up_tokenization_spaces=False)) for i in ids.tolist())
+        return token_labels(tokenizer, ids.tolist())
 
     source_ids = encoded["input_ids"][0].tolist()
     return Seq2SeqCapture(loaded.name, labels(encoded["input_ids"][0]), labels(decoder_input[0]),

@@ -11,7 +11,7 @@ from state.text import AblationInput, ablated, clip_percentile
 
 from components.heatmaps import attention_map, difference_map, labelled_heatmap
 from components.markdown import escape_markdown
-from models.engine.capture import AttentionCapture, token_label
+from models.engine.capture import AttentionCapture, token_labels
 
 # input widgets whose values survive a tab switch (shared.keep_widget_state)
 WIDGETS = ("abl_heads", "abl_mode")
@@ -71,8 +71,9 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
     st.markdown(f"**Removed** ({how}): {removed}")
     if result.next_token is not None:
         tokenizer = loaded.processor
-        rows = [(token_label(tokenizer.decode([i], clean_up_tokenization_spaces=False)), before, after)
-                for i, before, after in result.top_next_tokens()]
+        top = result.top_next_tokens()
+        labels = token_labels(tokenizer, [i for i, _, _ in top])
+        rows = [(label, before, after) for label, (_, before, after) in zip(labels, top, strict=True)]
         st.metric("KL(original ‖ removed), next token", f"{result.kl_divergence():.4f} nats")
         show_figure(_next_token_figure(rows), "ablation-next-token", key="abl_next")
     elif result.embedding_cosine is not None:
