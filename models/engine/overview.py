@@ -63,7 +63,7 @@ def _walk(layer: LayerAttention, thumb: int | None, attend: bool) -> tuple[Layer
         block_rows, block_columns = block_matrices((tq, tk), thumb)  # 0/1 (t, Tq), (t, Tk)
         sums = torch.zeros(heads, *counts.shape)
     context = torch.empty(tq, heads, layer.value.shape[-1]) if attend else None
-    positions = torch.arange(max(tq + offset, tk), dtype=torch.float32)
+    positions = torch.arange(tk, dtype=torch.float32)  # queries sit at rows + offset
     for rows in row_blocks(tq, LAYER_ROW_BLOCK):
         w, logits = layer.head_rows(slice(None), rows)  # (H, r, K): the keys past K are masked for these rows
         reach = w.shape[-1]

@@ -225,7 +225,7 @@ def test_value_norm_weighting_redraws_the_maps_with_alpha_times_what_each_value_
     spec = _selected_map(app)
     assert "α·‖v W_O‖" in spec["layout"]["title"]["text"]
     loaded = load_model("pack:minilm")
-    layer = capture_text(loaded, app.text_area(key="text").value).layers[0]
+    layer = capture_text(loaded, app.text_area(key="text").value, overview=True).layers[0]  # as the page captures
     expected = (layer.weights[0] * value_norms(loaded.model, layer)[0][None, :]).numpy()  # layer 0, head 0
     shown = heatmap_values(spec)
     np.testing.assert_allclose(shown, expected, rtol=1e-5, atol=1e-6 * expected.max())
@@ -374,7 +374,8 @@ def test_ab_compares_the_classic_pair_and_differs_only_between_matched_tokens(ap
              for c in app.get("plotly_chart")}
     assert len(specs) == 4
     loaded = load_model("pack:minilm")
-    a, b = (capture_text(loaded, t) for t in (app.text_area(key="text").value, app.text_area(key="ab_text").value))
+    a, b = (capture_text(loaded, t, overview=True)  # as the page captures: the overview's pass runs the attention
+            for t in (app.text_area(key="text").value, app.text_area(key="ab_text").value))
     pairs = token_alignment(a.tokens, b.tokens)
     expected = map_difference(a.layers[4].weights[7], b.layers[4].weights[7], pairs).numpy()
     shown = heatmap_values(specs["B − A on the tokens of A"])
@@ -398,7 +399,7 @@ def test_a_2048_token_text_draws_a_max_pooled_map_and_an_exact_window_within_3_m
     charts = {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in app.get("plotly_chart")}
     assert set(charts) == {"mosaic", "statistic_grid", "selected_map", "zoom_map"}
     assert sum(len(c.proto.spec) for c in app.get("plotly_chart")) < 3e6
-    capture = capture_text(smollm2, text, max_tokens=4096)
+    capture = capture_text(smollm2, text, max_tokens=4096, overview=True)  # as the page captures
     assert capture.seq_len == 2048 and any("2048 tokens" in m.value for m in app.markdown)
     full = capture.layers[0].head_weights(0).numpy()  # layer 0, head 0: what the page shows first
     overview = heatmap_values(charts["selected_map"])
