@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,14 +49,18 @@ def _text(tokens: int) -> str:
     return (TEXT * (1 + tokens // 4000))[: 6 * tokens]
 
 
-def _median(run, repeats: int) -> float:
-    run()  # warm-up
-    times = []
+def _medians(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds of each run, the runs taking turns within every repeat: this machine's speed drifts by
+    ±10 % over minutes, and ratios between runs timed side by side drift far less."""
+    for run in runs.values():
+        run()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def selected_map(capture) -> None:
@@ -80,14 +85,21 @@ def row(name: str, tokens: int, repeats: int) -> str:
     sdpa = model_class(loaded.model.config).from_pretrained(loaded.source, attn_implementation="sdpa").eval()
     encoded = loaded.processor(_text(tokens), return_tensors="pt", truncation=True, max_length=tokens)
     tokens = encoded["input_ids"].shape[1]
-    with torch.inference_mode():
-        forward = _median(lambda: sdpa(**encoded), repeats)
-    capture_time = _median(lambda: capture_text(loaded, _text(tokens), max_tokens=tokens), repeats)
+
+    def forward() -> None:
+        with torch.inference_mode():
+            sdpa(**encoded)
+
     capture = capture_text(loaded, _text(tokens), max_tokens=tokens, overview=True)
-    page = _median(lambda: maps_view(capture_text(loaded, _text(tokens), max_tokens=tokens, overview=True)), repeats)
-    second_pass = _median(lambda: maps_view(capture_text(loaded, _text(tokens), max_tokens=tokens)), repeats)
     middle = capture.layers[capture.num_layers // 2]
-    one_head = _median(lambda: middle.head_weights(1), max(repeats, 5))
+    times = _medians({
+        "forward": forward,
+        "capture": lambda: capture_text(loaded, _text(tokens), max_tokens=tokens),
+        "page": lambda: maps_view(capture_text(loaded, _text(tokens), max_tokens=tokens, overview=True)),
+        "second pass": lambda: maps_view(capture_text(loaded, _text(tokens), max_tokens=tokens)),
+    }, repeats)
+    forward, capture_time, page, second_pass = (times[k] for k in ("forward", "capture", "page", "second pass"))
+    one_head = _medians({"head": lambda: middle.head_weights(1)}, max(repeats, 5))["head"]
     return (f"| {name} | {tokens} | {forward:.2f} s | {capture_time:.2f} s ({capture_time / forward:.2f}×) | "
             f"{page:.2f} s ({page / forward:.2f}×) | {second_pass:.2f} s ({second_pass / forward:.2f}×) | "
             f"{capture.nbytes / 2**20:,.0f} MB | "
@@ -116,7 +128,7 @@ VIEWS = {  # what each of the Text page's other tabs computes for one layer or h
                                           thumbnails(c.layers[c.num_layers // 2], 96)),
     "Q·K·V walkthrough": lambda m, c: attention_walkthrough(m.model, c.layers[c.num_layers // 2], 3, c.seq_len - 1),
     "A/B (text B captured, then every head's shift)": lambda m, c: head_shifts(
-        c, b := capture_text(m, "In short: " + _text(c.seq_len), max_tokens=c.seq_len),
+        c, b := capture_text(m, "In short: " + _text(c.seq_len), max_tokens=c.seq_len, overview=True),
         token_alignment(c.tokens, b.tokens)),
     "Ablation (one head removed, run again)": lambda m, c: ablate_heads(
         m, c, encode_text(m, _text(c.seq_len), None, c.seq_len)[0], [(3, 1)]),
