@@ -207,23 +207,34 @@ class TextInput(NamedTuple):
     max_tokens: int | None  # None: the model's own limit (within the memory budget)
 
 
-def capture_of(key: TextInput, on_wait: Callable[[int], None] | None = None) -> AttentionCapture:
+def capture_of(key: TextInput, on_wait: Callable[[int], None] | None = None,
+               progress: Callable[[int, int], None] | None = None) -> AttentionCapture:
     """The capture for `key`, kept for every session (computed on first use, within the server's per-capture budget,
-    or half this machine's memory when there is none)."""
+    or half this machine's memory when there is none; `progress(layers done, layers)` while it runs)."""
 
     def compute(policy: AccessPolicy) -> AttentionCapture:
         machine = policy.capture_budget_mb is None
         return capture_text(cached_model(*key.model), key.text, key.pair, key.max_tokens,
                             budget_mb=machine_budget_mb() if machine else policy.capture_budget_mb,
-                            machine_budget=machine, overview=True)  # the Maps view's overview, in the forward
+                            machine_budget=machine, overview=True,  # the Maps view's overview, in the forward
+                            progress=progress)
 
     return stored_capture(key, compute, on_wait)
 
 
 def text_capture(key: TextInput) -> AttentionCapture | None:
-    """The capture for this input, or a message in the page (never a traceback)."""
-    return captured(lambda on_wait: capture_of(key, on_wait),
-                    "Out of memory for this input: try a shorter text or a smaller model.")
+    """The capture for this input, or a message in the page (never a traceback); a progress bar per layer while
+    the model runs (a long input takes a while)."""
+    bar = st.empty()
+
+    def progress(done: int, layers: int) -> None:
+        bar.progress(done / layers, f"Running the model: layer {done} of {layers}")
+
+    try:
+        return captured(lambda on_wait: capture_of(key, on_wait, progress),
+                        "Out of memory for this input: try a shorter text or a smaller model.")
+    finally:
+        bar.empty()
 
 
 R = TypeVar("R")  # a request: a NamedTuple whose `text` is the input it was made for

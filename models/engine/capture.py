@@ -7,14 +7,14 @@ patch grid: its size, and which tokens are CLS, registers or padding rather than
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 
-from models.engine.budget import budget_refusal
+from models.engine.budget import attention_shape, budget_refusal
 from models.engine.loading import LoadedModel
 from models.engine.overview import OVERVIEW_THUMB, LayerOverview, attend_with_overview
 from models.engine.recording import LayerAttention, recording
@@ -132,13 +132,17 @@ def _returned_layers(output, causal: bool, dtype: torch.dtype) -> tuple[LayerAtt
     return tuple(layers)
 
 
-def _record(loaded: LoadedModel, inputs: dict[str, torch.Tensor], dtype: torch.dtype, overview: bool = False):
-    """(layers, pooling layer, last hidden state, every layer's overview or None)."""
+def _record(loaded: LoadedModel, inputs: dict[str, torch.Tensor], dtype: torch.dtype, overview: bool = False,
+            progress: Callable[[int, int], None] | None = None):
+    """(layers, pooling layer, last hidden state, every layer's overview or None); `progress(layers recorded,
+    layers)` after each layer."""
     inputs = {k: v.to(loaded.device) for k, v in inputs.items()}
     overviews = None
     if loaded.exposes_scores:
         layer_pass = functools.partial(attend_with_overview, thumb=OVERVIEW_THUMB) if overview else None
-        with torch.inference_mode(), recording(loaded.model, dtype, layer_pass=layer_pass) as rec:
+        total = attention_shape(loaded.model.config)[0]
+        on_layer = None if progress is None else lambda done: progress(min(done, total), total)
+        with torch.inference_mode(), recording(loaded.model, dtype, layer_pass=layer_pass, on_layer=on_layer) as rec:
             output = loaded.model(**inputs)
         layers, pooling = tuple(rec.layers), (rec.pooling[-1] if rec.pooling else None)
         if overview and len(rec.passed) == len(layers):  # not when some layer had to run eager (sinks, soft-capping)
@@ -193,10 +197,12 @@ def capture_text(
     budget_mb: float | None = None,
     machine_budget: bool = False,
     overview: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> AttentionCapture:
     """Tokenise `text` (and an optional second segment), run the model, return all its attention; refuse before
     running when it would take more than `budget_mb` (a server's, or with `machine_budget` this machine's).
-    overview: compute every layer's overview in the forward pass itself (on the CPU; see models.engine.overview)."""
+    overview: compute every layer's overview in the forward pass itself (on the CPU; see models.engine.overview).
+    progress: called with (layers recorded, layers) after each layer of the forward pass."""
     if loaded.encoder_decoder:
         raise CaptureError(f"{loaded.name} is an encoder–decoder: its attention is read by "
                            "models.text.seq2seq.translate_with_attention, which also writes its output.")
@@ -206,15 +212,16 @@ def capture_text(
     if refusal:
         raise CaptureError(refusal)
     return capture_encoded(loaded, encoded, dtype, pair=bool(pair and pair.strip()), dropped=dropped,
-                           overview=overview)
+                           overview=overview, progress=progress)
 
 
 def capture_encoded(loaded: LoadedModel, encoded: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32,
-                    pair: bool = False, dropped: int = 0, overview: bool = False) -> AttentionCapture:
+                    pair: bool = False, dropped: int = 0, overview: bool = False,
+                    progress: Callable[[int, int], None] | None = None) -> AttentionCapture:
     """Run the model on already tokenised inputs (`input_ids` of one text, (1, T)) and return all its attention."""
     tokenizer = loaded.processor
     ids = encoded["input_ids"][0]
-    layers, pooling, hidden, overviews = _record(loaded, encoded, dtype, overview)
+    layers, pooling, hidden, overviews = _record(loaded, encoded, dtype, overview, progress)
     config = loaded.model.config
     heads, kv = getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None)
     segments = encoded.get("token_type_ids")

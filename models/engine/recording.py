@@ -268,10 +268,11 @@ class Recording:
     """Collects the attention calls made by one model in the current context."""
 
     def __init__(self, model: nn.Module, dtype: torch.dtype = torch.float32, fast: bool = True,
-                 layer_pass: LayerPass | None = None):
+                 layer_pass: LayerPass | None = None, on_layer: Callable[[int], None] | None = None):
         self.dtype = dtype
         self.fast = fast  # attention may run on SDPA (no weights returned, so no output_attentions)
         self.layer_pass = layer_pass
+        self.on_layer = on_layer  # told how many layers are recorded, after each one
         self.passed: list = []  # what layer_pass computed beside each output, in call order
         self.names = {module: name for name, module in model.named_modules()}
         self.layers: list[LayerAttention] = []
@@ -356,6 +357,8 @@ class Recording:
         allowed, bias, _ = self._mask_parts(mask, heads, tq)
         layer = LayerAttention(name=name, mask=allowed, bias=bias, **extra)
         (self.pooling if pooling else self.layers).append(layer)
+        if self.on_layer is not None and not pooling:
+            self.on_layer(len(self.layers))
 
 
 def _multihead_scores(module: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
@@ -406,20 +409,22 @@ _hook_locks: weakref.WeakKeyDictionary[nn.Module, threading.Lock] = weakref.Weak
 
 @contextmanager
 def recording(model: nn.Module, dtype: torch.dtype = torch.float32, fast: bool = True,
-              layer_pass: LayerPass | None = None) -> Iterator[Recording]:
+              layer_pass: LayerPass | None = None, on_layer: Callable[[int], None] | None = None,
+              ) -> Iterator[Recording]:
     """Within this context, forward passes of `model` in this thread are recorded; nothing stays after.
 
     fast: attention runs on SDPA where it can, and returns no weights: pass False when the forward pass asks for
     output_attentions.
     layer_pass: run instead of SDPA on the CPU, given each layer's recorded vectors; it returns (anything, the
     output): when a view needs every map at once (the overview), the forward's attention and that view share them.
+    on_layer: called with the number of layers recorded so far, after each (a progress bar for long inputs).
     """
     implementation = getattr(model.config, "_attn_implementation", None)
     if implementation != LENS_ATTENTION:
         raise ValueError(
             f"model runs {implementation!r} attention; load it with attn_implementation={LENS_ATTENTION!r}"
         )
-    rec = Recording(model, dtype, fast, layer_pass)
+    rec = Recording(model, dtype, fast, layer_pass, on_layer)
     pooling_heads = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
     # torch's hook tables are not safe to change while another thread runs the same model:
     # recordings that attach hooks take turns on that model (the others run side by side)

@@ -113,3 +113,10 @@ def test_dinov2_registers_are_not_patches():
     loaded = dinov2_with_registers(4).loaded()
     grid = patch_grid(loaded, {"pixel_values": torch.zeros(1, 3, 32, 32)}, 1 + 4 + 16)
     assert (grid.cls_tokens, grid.registers, grid.patches) == (1, 4, slice(5, 21))
+
+
+def test_a_capture_reports_each_layer_as_it_is_recorded(minilm):
+    calls = []
+    capture = capture_text(minilm, SENTENCE, overview=True, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(done, capture.num_layers) for done in range(1, capture.num_layers + 1)]
+    assert capture.overview is not None and len(capture.overview) == capture.num_layers
