@@ -6,7 +6,6 @@ patch grid: its size, and which tokens are CLS, registers or padding rather than
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from PIL import Image
 
 from models.engine.budget import attention_shape, budget_refusal
 from models.engine.loading import LoadedModel
-from models.engine.overview import OVERVIEW_THUMB, LayerOverview, attend_with_overview
+from models.engine.overview import LayerOverview, attend_with_overview
 from models.engine.recording import LayerAttention, recording
 
 DEFAULT_MAX_TOKENS = 512
@@ -139,7 +138,7 @@ def _record(loaded: LoadedModel, inputs: dict[str, torch.Tensor], dtype: torch.d
     inputs = {k: v.to(loaded.device) for k, v in inputs.items()}
     overviews = None
     if loaded.exposes_scores:
-        layer_pass = functools.partial(attend_with_overview, thumb=OVERVIEW_THUMB) if overview else None
+        layer_pass = attend_with_overview if overview else None
         total = attention_shape(loaded.model.config)[0]
         on_layer = None if progress is None else lambda done: progress(min(done, total), total)
         with torch.inference_mode(), recording(loaded.model, dtype, layer_pass=layer_pass, on_layer=on_layer) as rec:

@@ -48,7 +48,7 @@ def _additive_mask(mask: torch.Tensor | None, shape: tuple[int, int]) -> tuple[t
     -inf keeps masked logits finite: their weights are exactly 0 and weights · logits has no 0 · inf."""
     if mask is None:
         return torch.zeros(shape), None
-    empty = ~mask.any(-1)
+    empty = _mask_extent(mask)[1] < 0  # rows with no allowed key
     lowest = torch.finfo(torch.float32).min
     return torch.zeros(shape).masked_fill(~mask, lowest), (empty if bool(empty.any()) else None)
 
