@@ -1,8 +1,10 @@
 """Attention Lens: see how real pretrained transformers attend, per layer and per head."""
 
 import streamlit as st
+from shared import settle_heap
 
 st.set_page_config(page_title="Attention Lens", page_icon="🔍", layout="wide")
+settle_heap()  # once: the libraries' objects leave the collector's sight (a full collection follows each rerun)
 
 navigation = st.navigation(
     [

@@ -106,9 +106,13 @@ def test_the_dates_encoder_decoder_translates_and_replays_its_attention_in_the_b
 
 
 def test_a_2048_token_text_draws_pooled_maps_and_an_exact_window_in_the_browser(page, app_url):
-    """SmolLM2 at 2,048 tokens (issue 19): the mosaic, the head numbers, the max-pooled map and its exact window."""
+    """SmolLM2 at 2,048 tokens (issue 19): while the model runs, one progress bar counting its layers and no spinner
+    beside it; then the mosaic, the head numbers, the max-pooled map and its exact window."""
     open_with_model(page, app_url, MODELS["smollm2"][0], "llama")
     submit(page, " a" * 2048)
+    wait_for_text(page, "[data-testid='stProgress']", "Running the model and capturing every attention map: layer ",
+                  timeout=60_000)
+    assert page.locator("[data-testid='stSpinner']").count() == 0
     wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "max-pooled to 256×256 blocks", timeout=300_000)
     wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "keys 1792–2047, exact", timeout=300_000)
     wait_for_app(page, timeout=300_000)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pickle
 import sys
+from pathlib import Path
 
 import pytest
 import streamlit as st
 
 from tests.app.test_text import VIEWS
-from tests.apptest import open_view, start_app
+from tests.apptest import APP, open_view, start_app
 
 
 @pytest.fixture
@@ -63,3 +64,27 @@ def test_models_are_bounded_by_their_weights_and_the_one_in_use_stays(fresh_stor
     assert not at.exception and at.get("plotly_chart")
     [(_, (vision_model, _))] = models.items()  # the text model went; the vision model stayed, alone
     assert vision_model.modality == "vision"
+
+
+def _shared():
+    """The app's `shared` module, imported as its pages import it (app/ on the path)."""
+    sys.path.insert(0, str(Path(APP).parent))
+    import shared
+
+    return shared
+
+
+def test_a_progress_bar_waits_then_redraws_at_a_pace_and_always_at_the_last_step():
+    pacer = _shared().Pacer(delay=0.5, every=0.5, start=100.0)
+    steps = [(1, 100.2), (2, 100.6), (3, 100.8), (4, 101.2), (5, 101.3), (30, 101.4)]  # (layer done, seconds)
+    assert [done for done, now in steps if pacer.due(done, 30, now)] == [2, 4, 30]
+    quick = _shared().Pacer(delay=0.5, every=0.5, start=0.0)
+    assert not any(quick.due(done, 6, done * 0.05) for done in range(1, 7))  # 0.3 s in all: no bar at all
+
+
+def test_the_libraries_objects_leave_the_collectors_sight_once_the_app_has_run(fresh_stores):
+    """Streamlit collects garbage after every rerun; the app's first run freezes what the libraries made."""
+    import gc
+
+    start_app()
+    assert gc.get_freeze_count() > 100_000  # torch, transformers, plotly, pandas

@@ -6,7 +6,7 @@ import html
 
 import plotly.graph_objects as go
 import streamlit as st
-from shared import TextInput, cached_model, requested, show_figure
+from shared import TextInput, cached_model, progress_bar, requested, show_figure
 from state.text import AblationInput, ablated, clip_percentile
 
 from components.heatmaps import attention_map, difference_map, labelled_heatmap
@@ -60,10 +60,9 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
         "layers' maps are compared with the original.")
     if request is None:
         return
-    bar = st.empty()
-    result = ablated(request, lambda done, total: bar.progress(
-        done / total, f"Comparing every head's map with the original: layer {done} of {total}"))
-    bar.empty()
+    with progress_bar(lambda done, total: f"Comparing every head's map with the original: layer {done} of "
+                                          f"{total}") as progress:
+        result = ablated(request, progress)
     if result is None:
         return
     removed = ", ".join(_label(*h) for h in result.heads)

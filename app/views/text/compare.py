@@ -4,7 +4,7 @@ tokens match."""
 from __future__ import annotations
 
 import streamlit as st
-from shared import TextInput, show_figure, text_capture
+from shared import TextInput, progress_bar, show_figure, text_capture
 from state.text import cached_alignment, cached_map_difference, cached_shifts, clip_percentile
 
 from components.heatmaps import attention_map, difference_map, labelled_heatmap
@@ -34,10 +34,8 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
     pairs = cached_alignment(key, other)
     st.markdown(f"**A**: {capture.seq_len} tokens · **B**: {second.seq_len} tokens · **{len(pairs)}** matched in "
                 "order; the difference is taken between matched tokens only (blank where a token has no match).")
-    bar = st.empty()
-    moved = cached_shifts(key, other, _progress=lambda done, total: bar.progress(
-        done / total, f"Comparing every head of A and B: layer {done} of {total}"))
-    bar.empty()
+    with progress_bar(lambda done, total: f"Comparing every head of A and B: layer {done} of {total}") as progress:
+        moved = cached_shifts(key, other, _progress=progress)
     shifts = labelled_heatmap(moved, [f"L{i}" for i in range(capture.num_layers)],
                               [f"H{h}" for h in range(capture.num_heads)], title="how much each head moves from A "
                               "to B (mean total variation over matched rows)", value_name="shift", row_title="layer",

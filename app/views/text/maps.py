@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 import streamlit as st
-from shared import TextInput, show_figure
+from shared import TextInput, progress_bar, show_figure
 from state.text import (
     atlas_of,
     cached_head_map,
@@ -72,11 +72,9 @@ def render(key: TextInput, capture: AttentionCapture, layer: int, head: int) -> 
             st.caption("Dashed lines: where the second segment of the sentence pair begins.")
     with overview:
         st.subheader("All layers × heads")
-        bar = st.empty()
         heads = capture.num_layers * capture.num_heads
-        statistics = cached_statistics(key, _progress=lambda done, total: bar.progress(
-            done / total, f"Summarising {heads} heads: layer {done} of {total}"))
-        bar.empty()
+        with progress_bar(lambda done, total: f"Summarising {heads} heads: layer {done} of {total}") as progress:
+            statistics = cached_statistics(key, _progress=progress)
         st.caption("Each thumbnail is one head, its colour saturating at its own 99th percentile; long inputs are "
                    "averaged into blocks.")
         show_figure(cached_mosaic(key, style), "attention-mosaic", key="mosaic")
