@@ -164,6 +164,7 @@ def long_input(page, counter: WireCounter, runs: int) -> list[tuple[float, int, 
     tokenizer = load_model("pack:smollm2-135m").processor
     page.get_by_label("Model", exact=True).click()
     page.get_by_role("option", name="SmolLM2-135M-Instruct (offline pack)").click()
+    page.get_by_role("tab", name="Maps").click()  # main() comes here from the last tab it opened
     _wait_for(page, "Maps", timeout=300_000)
     page.wait_for_timeout(700)
     return [submit(page, counter, text_of(tokenizer, 2048, limit=4096), VIEWS["Maps"] + 1) for _ in range(runs)]
