@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from components.heatmaps import attention_map, attention_mosaic  # noqa: E402
+from models.engine.budget import capture_bytes  # noqa: E402
 from models.engine.capture import capture_text, encode_text  # noqa: E402
 from models.engine.loading import load_model, model_class  # noqa: E402
 from models.engine.overview import layer_overview  # noqa: E402
@@ -120,7 +121,8 @@ def peak_rss(name: str, tokens: int) -> str:
     )
     before, held, after = (int(x) / 1024 for x in subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
-    return f"{before:,.0f} → {held:,.0f} → {after:,.0f} MB"
+    estimate = capture_bytes(load_model(name).model.config, tokens) / 2**20
+    return f"{before:,.0f} → {held:,.0f} → {after:,.0f} MB (budget's estimate: {before + estimate:,.0f} MB)"
 
 
 VIEWS = {  # what each of the Text page's other tabs computes for one layer or head (as app/state/text.py)
@@ -165,7 +167,8 @@ def main() -> None:
     print(f"long inputs, median of {args.repeats}, {torch.get_num_threads()} CPU threads")
     print("| model | tokens | SDPA forward | capture | capture + whole Maps view (the page: overview in the "
           "forward) | capture + whole Maps view (overview as a second pass) "
-          "| held by the capture | one head's map | peak RSS: loaded → captured → Maps view |")
+          "| held by the capture | one head's map "
+          "| peak RSS: loaded → captured → Maps view (what the budget allows for) |")
     print("|---|---|---|---|---|---|---|---|---|")
     print(row("pack:minilm", 512, args.repeats), flush=True)
     for tokens in args.sizes:

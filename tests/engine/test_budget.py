@@ -54,3 +54,25 @@ def test_without_a_server_budget_a_capture_is_refused_only_past_half_this_machin
     message = budget_refusal(minilm.model.config, 10**6, budget, machine=True)
     assert f"over half this machine's memory ({budget:,.0f} MB). Up to" in message
     assert budget_refusal(minilm.model.config, 512, budget, machine=True) is None
+
+
+def _resident(field: str) -> int:
+    """Bytes of this process's resident memory now (VmRSS) or at its peak (VmHWM), from /proc (Linux)."""
+    line = next(line for line in open("/proc/self/status") if line.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
+
+
+@pytest.mark.parametrize("pack", ["minilm", "smollm2"])
+def test_the_estimate_covers_a_real_captures_peak_with_its_overview_and_a_map(pack, request):
+    """Measured, not computed: the resident peak while a 512-token capture runs (with the Maps view's overview) and
+    one of its maps is read stays within `capture_bytes` (the peak is reset through /proc/self/clear_refs)."""
+    loaded = request.getfixturevalue(pack)
+    text = "Attention lens measures where each token looks, layer by layer. " * 60
+    capture_text(loaded, text, max_tokens=16, overview=True)  # first-call allocations out of the way
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # VmHWM := VmRSS
+    before = _resident("VmRSS")
+    capture = capture_text(loaded, text, max_tokens=512, overview=True)
+    capture.layers[0].head_weights(0)
+    assert capture.seq_len == 512 and capture.overview is not None
+    assert _resident("VmHWM") - before <= capture_bytes(loaded.model.config, capture.seq_len)
