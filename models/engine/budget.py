@@ -30,9 +30,14 @@ FORWARD_ROWS = 16  # float32 rows of width hidden + intermediate per token that 
 # 173 / 767 / 1,733 / 4,266 MB estimated; MiniLM at 512 tokens 48 + 14 MB against 97 MB. (12 rows fall short at 512.)
 
 
+def _attending(config: PretrainedConfig) -> PretrainedConfig:
+    """The config of the stack whose attention is captured: a multimodal model's text or vision tower, else its own."""
+    return getattr(config, "text_config", None) or getattr(config, "vision_config", None) or config
+
+
 def attention_shape(config: PretrainedConfig) -> tuple[int, int, int, int]:
     """(layers, heads, key/value heads, head width) of a model, read from its config."""
-    config = getattr(config, "text_config", None) or getattr(config, "vision_config", None) or config
+    config = _attending(config)
     layers, heads = config.num_hidden_layers, config.num_attention_heads
     kv = getattr(config, "num_key_value_heads", None) or heads
     width = getattr(config, "head_dim", None) or config.hidden_size // heads
@@ -41,7 +46,7 @@ def attention_shape(config: PretrainedConfig) -> tuple[int, int, int, int]:
 
 def _widths(config: PretrainedConfig) -> tuple[int, int]:
     """(hidden width, MLP width) of the stack that attends, read from its config (4 × hidden when it states none)."""
-    config = getattr(config, "text_config", None) or getattr(config, "vision_config", None) or config
+    config = _attending(config)
     hidden = config.hidden_size
     return hidden, getattr(config, "intermediate_size", None) or 4 * hidden
 
@@ -54,7 +59,7 @@ def _terms(config: PretrainedConfig, stored_maps: bool) -> tuple[int, int, int, 
     square = 1 + (layers * heads * FLOAT32 if stored_maps else 0)  # the mask, and every map when they are given
     # what computes the maps, when it can, and the overview's share of each key per head (models.engine.overview)
     vectors = 0 if stored_maps else layers * ((2 * heads + 2 * kv) * width + heads)
-    linear = (vectors + config.hidden_size) * FLOAT32
+    linear = (vectors + hidden) * FLOAT32  # and the last hidden state
     working = FORWARD_ROWS * (hidden + mlp) * FLOAT32 + heads * LAYER_ROW_BLOCK * ROW_BYTES
     return square, linear, VIEW_MAPS * FLOAT32, working
 

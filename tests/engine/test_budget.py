@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_without_a_server_budget_a_capture_is_refused_only_past_half_this_machin
 
 def _resident(field: str) -> int:
     """Bytes of this process's resident memory now (VmRSS) or at its peak (VmHWM), from /proc (Linux)."""
-    line = next(line for line in open("/proc/self/status") if line.startswith(field + ":"))
+    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(field + ":"))
     return int(line.split()[1]) * 1024
 
 
