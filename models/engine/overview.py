@@ -80,7 +80,7 @@ def _walk(layer: LayerAttention, thumb: int | None, attend: bool) -> tuple[Layer
             key_share[:, :reach] += by_block.sum(1)
             sums[:, touched] += by_block @ block_columns[:, :reach].T  # (H, b, t)
         if context is not None:
-            context[rows] = layer.attend(w).transpose(0, 1)  # (r, H, d)
+            context[rows] = layer.weighted_values(w).transpose(0, 1)  # (r, H, d)
     return LayerOverview(
         entropy=(entropy / (tq * math.log(2))).float(),
         distance=(distance / tq).float(),

@@ -208,7 +208,7 @@ class LayerAttention:
                                    alpha=self.scaling)  # (H', r, K)
         return _fused_softmax(logits, empty_rows), logits
 
-    def attend(self, weights: torch.Tensor) -> torch.Tensor:
+    def weighted_values(self, weights: torch.Tensor) -> torch.Tensor:
         """(H, r, d): every head's weighted sum of its values, for (H, r, K) weights over the first K keys (a block
         of rows from `head_rows`); grouped heads read their shared values in place."""
         heads, r, reach = weights.shape
