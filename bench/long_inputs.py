@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from transformers import PretrainedConfig  # noqa: E402
 
 from components.heatmaps import attention_map, attention_mosaic  # noqa: E402
 from models.engine.budget import capture_bytes  # noqa: E402
@@ -104,11 +105,12 @@ def row(name: str, tokens: int, repeats: int) -> str:
     return (f"| {name} | {tokens} | {forward:.2f} s | {capture_time:.2f} s ({capture_time / forward:.2f}×) | "
             f"{page:.2f} s ({page / forward:.2f}×) | {second_pass:.2f} s ({second_pass / forward:.2f}×) | "
             f"{capture.nbytes / 2**20:,.0f} MB | "
-            f"{one_head * 1e3:.0f} ms | {peak_rss(name, tokens)} |")
+            f"{one_head * 1e3:.0f} ms | {peak_rss(name, tokens, loaded.model.config)} |")
 
 
-def peak_rss(name: str, tokens: int) -> str:
-    """Peak RSS of a fresh process that loads the model, captures `tokens` tokens and computes the Maps view."""
+def peak_rss(name: str, tokens: int, config: PretrainedConfig) -> str:
+    """Peak RSS of a fresh process that loads the model, captures `tokens` tokens and computes the Maps view; beside
+    it, what the budget allows for (`config`: the model's, already loaded here)."""
     code = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'bench')!r})\n"
         "from long_inputs import maps_view, _text\n"
@@ -121,7 +123,7 @@ def peak_rss(name: str, tokens: int) -> str:
     )
     before, held, after = (int(x) / 1024 for x in subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
-    estimate = capture_bytes(load_model(name).model.config, tokens) / 2**20
+    estimate = capture_bytes(config, tokens) / 2**20
     return f"{before:,.0f} → {held:,.0f} → {after:,.0f} MB (budget's estimate: {before + estimate:,.0f} MB)"
 
 

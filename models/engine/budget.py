@@ -75,8 +75,8 @@ def held_bytes(config: PretrainedConfig, tokens: int, stored_maps: bool = False)
 def capture_bytes(config: PretrainedConfig, tokens: int, stored_maps: bool = False) -> int:
     """Bytes a capture of `tokens` tokens takes at its peak: what it holds, the forward pass's working rows, and
     while a view reads it a few (T, T) maps and one block of every head's rows."""
-    _, _, square, linear = _terms(config, stored_maps)
-    return held_bytes(config, tokens, stored_maps) + square * tokens * tokens + linear * tokens
+    _, _, view, working = _terms(config, stored_maps)
+    return held_bytes(config, tokens, stored_maps) + view * tokens * tokens + working * tokens
 
 
 def tokens_that_fit(config: PretrainedConfig, budget_bytes: float, stored_maps: bool = False) -> int:
