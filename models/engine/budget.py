@@ -1,8 +1,8 @@
 """How much memory a capture takes, known before it runs, so a server (or this machine) can refuse what does not
 fit and say what would. A capture holds, per layer, the queries and context (H, T, d), keys and values
 (H_kv, T, d), float32, each head's share of each key (H, T, the overview), and one mask (T, T) bool; its maps are
-computed on demand, so a view holds a few (T, T) maps (a head's map, the additive mask, an average) and one block
-of rows of every head besides, and the forward pass works with a few rows per token on top (`FORWARD_ROWS`).
+computed on demand, so a view holds a few (T, T) maps (a head's map, the additive mask, an average) and a block
+of rows of every head per core besides, and the forward pass works with a few rows per token on top (`FORWARD_ROWS`).
 Models that give only their weights keep every map: L × H × T × T float32."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 
 from transformers import PretrainedConfig
 
+from models.engine.cores import cores
 from models.engine.recording import LAYER_ROW_BLOCK
 
 FLOAT32 = 4
@@ -60,7 +61,8 @@ def _terms(config: PretrainedConfig, stored_maps: bool) -> tuple[int, int, int, 
     # what computes the maps, when it can, and the overview's share of each key per head (models.engine.overview)
     vectors = 0 if stored_maps else layers * ((2 * heads + 2 * kv) * width + heads)
     linear = (vectors + hidden) * FLOAT32  # and the last hidden state
-    working = FORWARD_ROWS * (hidden + mlp) * FLOAT32 + heads * LAYER_ROW_BLOCK * ROW_BYTES
+    blocks = heads * LAYER_ROW_BLOCK * ROW_BYTES * cores()  # each core walks its own block (models.engine.cores)
+    working = FORWARD_ROWS * (hidden + mlp) * FLOAT32 + blocks
     return square, linear, VIEW_MAPS * FLOAT32, working
 
 
@@ -74,7 +76,7 @@ def held_bytes(config: PretrainedConfig, tokens: int, stored_maps: bool = False)
 
 def capture_bytes(config: PretrainedConfig, tokens: int, stored_maps: bool = False) -> int:
     """Bytes a capture of `tokens` tokens takes at its peak: what it holds, the forward pass's working rows, and
-    while a view reads it a few (T, T) maps and one block of every head's rows."""
+    while a view reads it a few (T, T) maps and a block of every head's rows per core."""
     _, _, view, working = _terms(config, stored_maps)
     return held_bytes(config, tokens, stored_maps) + view * tokens * tokens + working * tokens
 

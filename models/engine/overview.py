@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from models.engine.cores import split_across_cores
 from models.engine.pooling import block_average, block_counts, block_matrices
 from models.engine.recording import LAYER_ROW_BLOCK, LayerAttention, row_blocks
 
@@ -52,38 +53,46 @@ def attend_with_overview(layer: LayerAttention,
 
 
 def _walk(layer: LayerAttention, thumb: int | None, attend: bool) -> tuple[LayerOverview, torch.Tensor | None]:
-    """One pass over every head's map, LAYER_ROW_BLOCK query rows at a time (a causal block stops at its last key)."""
+    """One pass over every head's map, LAYER_ROW_BLOCK query rows at a time (a causal block stops at its last key);
+    each core walks its own blocks with its own sums, added up in a fixed order."""
     tq, tk = layer.shape
     heads = layer.num_heads
     offset = tk - tq  # queries are the last Tq positions when keys include a cache
-    entropy, distance = torch.zeros(heads, dtype=torch.float64), torch.zeros(heads, dtype=torch.float64)
-    key_share = torch.zeros(heads, tk, dtype=torch.float64)
     if thumb is not None:
         counts = block_counts(layer.mask, (tq, tk), thumb)
         block_rows, block_columns = block_matrices((tq, tk), thumb)  # 0/1 (t, Tq), (t, Tk)
-        sums = torch.zeros(heads, *counts.shape)
     context = torch.empty(tq, heads, layer.value.shape[-1]) if attend else None
     positions = torch.arange(tk, dtype=torch.float32)  # queries sit at rows + offset
-    for rows in row_blocks(tq, LAYER_ROW_BLOCK):
-        w, logits = layer.head_rows(slice(None), rows)  # (H, r, K): the keys past K are masked for these rows
-        reach = w.shape[-1]
-        entropy += row_entropy(w, logits).sum(-1, dtype=torch.float64)
-        queries = positions[rows.start + offset : rows.stop + offset]
-        far = (queries[:, None] - positions[None, :reach]).abs_()  # (r, K) |query - key|
-        distance += (w.reshape(heads, -1) @ far.view(-1)).double()  # Σ w·|q - k| per head, one product
-        if thumb is None:
-            key_share[:, :reach] += w.sum(1)
-        else:
-            inside = block_rows[:, rows]  # (t, r)
-            touched = inside.any(1)  # the few thumbnail rows this block of queries falls in
-            by_block = inside[touched] @ w  # (H, b, K): each touched thumbnail row's queries summed
-            key_share[:, :reach] += by_block.sum(1)
-            sums[:, touched] += by_block @ block_columns[:, :reach].T  # (H, b, t)
-        if context is not None:
-            context[rows] = layer.weighted_values(w).transpose(0, 1)  # (r, H, d)
+
+    def walk(blocks: list[slice]) -> tuple[torch.Tensor, ...]:
+        """(Σ entropy, Σ distance, Σ share per key, thumbnail sums or None) over these blocks of rows."""
+        entropy, distance = torch.zeros(heads, dtype=torch.float64), torch.zeros(heads, dtype=torch.float64)
+        key_share = torch.zeros(heads, tk, dtype=torch.float64)
+        sums = None if thumb is None else torch.zeros(heads, *counts.shape)
+        for rows in blocks:
+            w, logits = layer.head_rows(slice(None), rows)  # (H, r, K): the keys past K are masked for these rows
+            reach = w.shape[-1]
+            entropy += row_entropy(w, logits).sum(-1, dtype=torch.float64)
+            queries = positions[rows.start + offset : rows.stop + offset]
+            far = (queries[:, None] - positions[None, :reach]).abs_()  # (r, K) |query - key|
+            distance += (w.reshape(heads, -1) @ far.view(-1)).double()  # Σ w·|q - k| per head, one product
+            if thumb is None:
+                key_share[:, :reach] += w.sum(1)
+            else:
+                inside = block_rows[:, rows]  # (t, r)
+                touched = inside.any(1)  # the few thumbnail rows this block of queries falls in
+                by_block = inside[touched] @ w  # (H, b, K): each touched thumbnail row's queries summed
+                key_share[:, :reach] += by_block.sum(1)
+                sums[:, touched] += by_block @ block_columns[:, :reach].T  # (H, b, t)
+            if context is not None:
+                context[rows] = layer.weighted_values(w).transpose(0, 1)  # (r, H, d)
+        return entropy, distance, key_share, sums
+
+    parts = split_across_cores(walk, row_blocks(tq, LAYER_ROW_BLOCK))
+    entropy, distance, key_share = (sum(part[i] for part in parts) for i in range(3))
     return LayerOverview(
         entropy=(entropy / (tq * math.log(2))).float(),
         distance=(distance / tq).float(),
         key_share=(key_share / tq).float(),
-        thumbnails=None if thumb is None else block_average(sums, counts),
+        thumbnails=None if thumb is None else block_average(sum(part[3] for part in parts), counts),
     ), context

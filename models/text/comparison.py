@@ -14,6 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from models.engine.capture import AttentionCapture
+from models.engine.cores import split_across_cores
 from models.engine.recording import LAYER_ROW_BLOCK, LayerAttention, row_blocks
 
 
@@ -49,17 +50,23 @@ def row_variation(a: LayerAttention, b: LayerAttention,
         return torch.full((a.num_heads,), torch.nan)
     ia, ib = (torch.tensor(side) for side in zip(*pairs, strict=True)) if pairs else (None, None)
     count = a.shape[0] if pairs is None else len(ia)
-    total = torch.zeros(a.num_heads, dtype=torch.float64)
-    for block in row_blocks(count, LAYER_ROW_BLOCK):
-        if pairs is None:  # one input: the same keys, up to the last these rows reach (a causal map's early rows)
-            rows_a, rows_b = a.head_rows(slice(None), block)[0], b.head_rows(slice(None), block)[0]  # (H, r, K)
-            keys = max(rows_a.shape[-1], rows_b.shape[-1])
-            rows_a, rows_b = (F.pad(w, (0, keys - w.shape[-1])) for w in (rows_a, rows_b))
-        else:  # matched queries; matched keys up to the last either side's rows reach (pairs are in order)
-            rows_a, rows_b = a.head_rows(slice(None), ia[block])[0], b.head_rows(slice(None), ib[block])[0]
-            keys = max(int(torch.searchsorted(ia, rows_a.shape[-1])), int(torch.searchsorted(ib, rows_b.shape[-1])))
-            rows_a, rows_b = _columns(rows_a, ia[:keys]), _columns(rows_b, ib[:keys])  # (H, r, matched keys)
-        total += 0.5 * (rows_b - rows_a).abs().sum(-1).double().sum(-1)
+    def variation(blocks: list[slice]) -> torch.Tensor:
+        """(H,) float64: Σ over these blocks' rows of the total variation."""
+        total = torch.zeros(a.num_heads, dtype=torch.float64)
+        for block in blocks:
+            if pairs is None:  # one input: the same keys, up to the last these rows reach (a causal map's early rows)
+                rows_a, rows_b = a.head_rows(slice(None), block)[0], b.head_rows(slice(None), block)[0]  # (H, r, K)
+                keys = max(rows_a.shape[-1], rows_b.shape[-1])
+                rows_a, rows_b = (F.pad(w, (0, keys - w.shape[-1])) for w in (rows_a, rows_b))
+            else:  # matched queries; matched keys up to the last either side's rows reach (pairs are in order)
+                rows_a, rows_b = a.head_rows(slice(None), ia[block])[0], b.head_rows(slice(None), ib[block])[0]
+                keys = max(int(torch.searchsorted(ia, rows_a.shape[-1])),
+                           int(torch.searchsorted(ib, rows_b.shape[-1])))
+                rows_a, rows_b = _columns(rows_a, ia[:keys]), _columns(rows_b, ib[:keys])  # (H, r, matched keys)
+            total += 0.5 * (rows_b - rows_a).abs().sum(-1).double().sum(-1)
+        return total
+
+    total = sum(split_across_cores(variation, row_blocks(count, LAYER_ROW_BLOCK)))
     return (total / count).float()
 
 

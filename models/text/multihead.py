@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from models.engine.cores import split_across_cores
 from models.engine.precision import float32_tolerance
 from models.engine.recording import LAYER_ROW_BLOCK, LayerAttention, masked_softmax, row_blocks
 
@@ -127,29 +128,38 @@ def compare_heads(layer: LayerAttention) -> HeadComparison:
     reason = not_one_softmax(layer)
     check = layer.query is not None and reason is None
     average, equivalent = torch.zeros(tq, tk), torch.zeros(tq, tk)
-    divergence = torch.zeros(num_heads, num_heads, dtype=torch.float64)
-    between, error, scale = 0.0, 0.0, 1.0
     if check:  # the keys side by side, once for every block of rows; their magnitudes bound the rounding
         keys = side_by_side(layer.key, num_heads)  # (Tk, H*d)
         key_sizes = keys.abs()
-    for rows in row_blocks(tq, LAYER_ROW_BLOCK):
-        allowed = layer.allowed_rows(rows)  # (r, Tk)
-        scores = layer.head_scores(rows=rows)  # (H, r, Tk)
-        weights = layer.softmax(scores, rows)
-        average[rows], equivalent[rows] = head_average(weights), single_head_equivalent(scores, allowed)
-        reach = layer.reach(rows)  # the keys past it have no weight in these rows
-        divergence += _divergence_sums(weights[..., :reach], allowed[:, :reach])
-        pair = torch.stack([average[rows, :reach], equivalent[rows, :reach]])
-        between += _divergence_sums(pair, allowed[:, :reach])[0, 1].item()
-        if check and bool(allowed.any()):
-            bias = None if layer.bias is None else layer.bias[:, rows]
-            queries = side_by_side(layer.query[:, rows], num_heads)  # (r, H*d)
-            full = masked_softmax(full_width_logits(queries, keys, num_heads, layer.scaling, bias), allowed)
-            error = max(error, (equivalent[rows] - full).abs().max().item())
-            # Σ_h |q_h|·|k_h| · s/√H (+ |bias|): the magnitude the full-width logits' float32 rounding scales with
-            sizes = full_width_logits(queries.abs(), key_sizes, num_heads, layer.scaling,
-                                      None if bias is None else bias.abs())
-            scale = max(scale, sizes[allowed].max().item())
+
+    def walk(blocks: list[slice]) -> tuple[torch.Tensor, float, float, float]:
+        """(Σ divergence sums, Σ average-vs-equivalent sums, largest error, largest logit size) over these blocks;
+        each block's rows of the average and the equivalent are written in place."""
+        divergence = torch.zeros(num_heads, num_heads, dtype=torch.float64)
+        between, error, scale = 0.0, 0.0, 1.0
+        for rows in blocks:
+            allowed = layer.allowed_rows(rows)  # (r, Tk)
+            scores = layer.head_scores(rows=rows)  # (H, r, Tk)
+            weights = layer.softmax(scores, rows)
+            average[rows], equivalent[rows] = head_average(weights), single_head_equivalent(scores, allowed)
+            reach = layer.reach(rows)  # the keys past it have no weight in these rows
+            divergence += _divergence_sums(weights[..., :reach], allowed[:, :reach])
+            pair = torch.stack([average[rows, :reach], equivalent[rows, :reach]])
+            between += _divergence_sums(pair, allowed[:, :reach])[0, 1].item()
+            if check and bool(allowed.any()):
+                bias = None if layer.bias is None else layer.bias[:, rows]
+                queries = side_by_side(layer.query[:, rows], num_heads)  # (r, H*d)
+                full = masked_softmax(full_width_logits(queries, keys, num_heads, layer.scaling, bias), allowed)
+                error = max(error, (equivalent[rows] - full).abs().max().item())
+                # Σ_h |q_h|·|k_h| · s/√H (+ |bias|): the magnitude the full-width logits' float32 rounding scales with
+                sizes = full_width_logits(queries.abs(), key_sizes, num_heads, layer.scaling,
+                                          None if bias is None else bias.abs())
+                scale = max(scale, sizes[allowed].max().item())
+        return divergence, between, error, scale
+
+    parts = split_across_cores(walk, row_blocks(tq, LAYER_ROW_BLOCK))
+    divergence, between = sum(part[0] for part in parts), sum(part[1] for part in parts)
+    error, scale = max(part[2] for part in parts), max(part[3] for part in parts)
     return HeadComparison(
         average=average, equivalent=equivalent,
         equivalence_error=error if check else None,

@@ -76,3 +76,25 @@ def test_a_row_with_nothing_allowed_has_zero_entropy_not_nan():
     assert entropy[2] == 0 and entropy.isfinite().all()
     torch.testing.assert_close(entropy, row_entropy(weights))
     assert layer_overview(layer).entropy.isfinite().all()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_overview_split_across_cores_equals_the_one_walked_in_place(case):
+    """Each core sums its own blocks; added in a fixed order, the result is the same every time, and equals one
+    core's walk within float32 rounding."""
+    layer = CASES[case]()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone, alone_context = attend_with_overview(layer, thumb=40)
+        torch.set_num_threads(2)
+        split, split_context = attend_with_overview(layer, thumb=40)
+        again, again_context = attend_with_overview(layer, thumb=40)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(split_context, again_context) and torch.equal(split.key_share, again.key_share)
+    assert torch.equal(split.entropy, again.entropy) and torch.equal(split.distance, again.distance)
+    assert torch.equal(split.thumbnails.nan_to_num(-1), again.thumbnails.nan_to_num(-1))
+    torch.testing.assert_close(split_context, alone_context, rtol=1e-5, atol=1e-6)
+    for name in ("entropy", "distance", "key_share", "thumbnails"):
+        torch.testing.assert_close(getattr(split, name), getattr(alone, name), rtol=1e-5, atol=1e-7, equal_nan=True)
