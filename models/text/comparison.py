@@ -50,6 +50,7 @@ def row_variation(a: LayerAttention, b: LayerAttention,
         return torch.full((a.num_heads,), torch.nan)
     ia, ib = (torch.tensor(side) for side in zip(*pairs, strict=True)) if pairs else (None, None)
     count = a.shape[0] if pairs is None else len(ia)
+
     def variation(blocks: list[slice]) -> torch.Tensor:
         """(H,) float64: Σ over these blocks' rows of the total variation."""
         total = torch.zeros(a.num_heads, dtype=torch.float64)

@@ -86,3 +86,17 @@ def test_an_error_in_a_part_reaches_the_caller(two_cores):
 
     with pytest.raises(ValueError, match="part 1 failed"):
         split_across_cores(part, [0, 1])
+
+
+def test_a_forked_child_starts_its_own_workers(two_cores):
+    """A child forked after the pool started has none of its threads: it must not wait on them."""
+    import multiprocessing
+
+    assert split_across_cores(lambda items: list(items), [0, 1]) == [[0], [1]]  # the parent's pool is running
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_split_in_child).get(timeout=30) == [[0], [1]]  # fails rather than hangs
+
+
+def _split_in_child() -> list:
+    torch.set_num_threads(2)
+    return split_across_cores(lambda items: list(items), [0, 1])
