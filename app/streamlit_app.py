@@ -5,6 +5,9 @@ from shared import settle_heap
 
 st.set_page_config(page_title="Attention Lens", page_icon="🔍", layout="wide")
 settle_heap()  # once: the libraries' objects leave the collector's sight (a full collection follows each rerun)
+# Progress bars step instead of gliding: Streamlit eases each update over 0.5 s and ours come every 0.5 s, so a long
+# capture kept the page compositing ~10 frames a second, CPU a browser on the same machine takes from the model.
+st.html("<style>[data-testid='stProgress'] * { transition: none !important; }</style>")
 
 navigation = st.navigation(
     [

@@ -24,7 +24,7 @@ from bertviz import model_view  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 from views.text import bertviz, heads, maps, walkthrough  # noqa: E402
 
-from bench.wire import WireCounter, server_peak_rss_mb  # noqa: E402
+from bench.wire import POLL_MS, WireCounter, server_peak_rss_mb  # noqa: E402
 from models.engine.capture import capture_text  # noqa: E402
 from models.engine.loading import load_model  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, serve_app  # noqa: E402
@@ -56,8 +56,8 @@ BERTVIZ_DRAWN = """() => [...document.querySelectorAll('iframe')].filter(f => f.
 
 def _wait_for(page, view: str, timeout: float = 120_000) -> None:
     if view == "bertviz":
-        page.wait_for_function(BERTVIZ_DRAWN, timeout=timeout, polling="raf")
-    page.wait_for_function(DRAWN, arg=VIEWS[view], timeout=timeout, polling="raf")
+        page.wait_for_function(BERTVIZ_DRAWN, timeout=timeout, polling=POLL_MS)
+    page.wait_for_function(DRAWN, arg=VIEWS[view], timeout=timeout, polling=POLL_MS)
 
 
 def _measured(page, counter: WireCounter, start: float) -> tuple[float, int]:
@@ -86,9 +86,9 @@ def submit(page, counter: WireCounter, text: str, figures: int = VIEWS["Maps"]) 
     counter.reset()
     start = time.perf_counter()
     page.get_by_role("button", name="Show attention").click()
-    page.wait_for_function(f"before => ({SIGNATURE})() !== before", arg=before, timeout=300_000, polling="raf")
+    page.wait_for_function(f"before => ({SIGNATURE})() !== before", arg=before, timeout=300_000, polling=POLL_MS)
     first = time.perf_counter() - start  # the chosen head's map, drawn before the overview is computed
-    page.wait_for_function(DRAWN, arg=figures, timeout=300_000, polling="raf")
+    page.wait_for_function(DRAWN, arg=figures, timeout=300_000, polling=POLL_MS)
     seconds, sent = _measured(page, counter, start)
     tokens = int(page.evaluate("() => document.body.innerText.match(/(\\d+) tokens ·/)[1]"))
     return seconds, sent, tokens, first

@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from bench.wire import WireCounter  # noqa: E402
+from bench.wire import POLL_MS, WireCounter  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, serve_app  # noqa: E402
 
 # camera.png is shown as the example while the others are uploaded; astronaut.png is the page's default
@@ -52,7 +52,7 @@ def main() -> None:
             counter.reset()
             start = time.perf_counter()
             page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(photo))
-            page.wait_for_function(DRAWN, arg=[photo.name, before], timeout=120_000, polling="raf")
+            page.wait_for_function(DRAWN, arg=[photo.name, before], timeout=120_000, polling=POLL_MS)
             seconds = time.perf_counter() - start
             page.wait_for_timeout(700)  # let the DevTools events of this upload arrive before counting
             results.append((photo.name, seconds, counter.websocket))

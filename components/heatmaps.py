@@ -26,61 +26,80 @@ def _tiles_colorscale() -> list:
     ]
 
 
-def _tiled(tiles: Sequence[np.ndarray], columns: int, gap: int = 2) -> tuple[go.Figure, int, int]:
-    """Tiles (each scaled to its own maximum) in a grid of `columns`, as one uint8 heatmap.
+def tile_peaks(tiles: np.ndarray, percentile: float = TILE_PERCENTILE) -> np.ndarray:
+    """(N,) the `percentile` of each of (N, …) tiles over its finite cells, as np.nanpercentile's linear method;
+    1 where a tile has none. One sort for all tiles instead of one nanpercentile call each."""
+    flat = np.sort(tiles.reshape(len(tiles), -1), axis=1)  # NaN sort last
+    count = np.isfinite(flat).sum(1)
+    position = np.maximum(count - 1, 0) * (percentile / 100)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, np.maximum(count - 1, 0))
+    rows = np.arange(len(tiles))
+    low, high = flat[rows, below], flat[rows, above]
+    peaks = low + (high - low) * (position - below)
+    return np.where(count > 0, peaks, 1.0)
 
-    Quantising to 255 levels keeps the figure small (1 byte per cell) — thumbnails carry no hover values.
-    """
-    h, w = tiles[0].shape
-    rows = -(-len(tiles) // columns)
+
+def _tiled(tiles: Sequence[np.ndarray], columns: int, gap: int = 2) -> np.ndarray:
+    """Tiles (each scaled to its own maximum) in a grid of `columns`, as one uint8 image: 0 masked, 1..255 the
+    level. Quantising to 255 levels keeps the figure small (1 byte per cell) — thumbnails carry no hover values."""
+    stack = np.stack(tiles).astype(np.float64)  # (N, h, w)
+    count, h, w = stack.shape
+    peaks = tile_peaks(stack)
+    level = np.clip(np.nan_to_num(stack / np.where(peaks == 0, 1.0, peaks)[:, None, None]), 0, 1)  # sums dip to -1e-9
+    quantised = np.where(np.isnan(stack), 0, 1 + np.rint(level * 254)).astype(np.uint8)  # masked -> 0, transparent
+    rows = -(-count // columns)
     canvas = np.zeros((rows * (h + gap) - gap, columns * (w + gap) - gap), np.uint8)
-    for index, tile in enumerate(tiles):
+    for index in range(count):
         r, c = divmod(index, columns)
-        peak = np.nanpercentile(tile, TILE_PERCENTILE) if np.isfinite(tile).any() else 1.0
-        level = np.clip(np.nan_to_num(tile / (peak or 1.0)), 0, 1)  # block sums can dip to -1e-9
-        canvas[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = np.where(
-            np.isnan(tile), 0, 1 + np.rint(level * 254)  # masked -> 0, drawn transparent
-        )
-    fig = go.Figure(
-        go.Heatmap(z=canvas, colorscale=_tiles_colorscale(), zmin=0, zmax=255, showscale=False, hoverinfo="skip")
-    )
-    fig.update_xaxes(showgrid=False, zeroline=False, side="top", constrain="domain")
-    fig.update_yaxes(autorange="reversed", showgrid=False, zeroline=False, scaleanchor="x", constrain="domain")
-    fig.update_layout(margin=dict(l=40, r=10, t=40, b=10), plot_bgcolor=MASKED_COLOR)
-    return fig, h + gap, w + gap
+        canvas[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = quantised[index]
+    return canvas
 
 
-def attention_mosaic(tiles: Iterable[np.ndarray], num_heads: int) -> go.Figure:
+def _tiles_figure(canvas: np.ndarray, xaxis: dict, yaxis: dict, **layout) -> go.Figure:
+    """The tiled image as a figure, built in one call (plotly validates each later update again)."""
+    return go.Figure(dict(
+        data=[dict(type="heatmap", z=canvas, colorscale=_tiles_colorscale(), zmin=0, zmax=255, showscale=False,
+                   hoverinfo="skip")],
+        layout=dict(xaxis=dict(showgrid=False, zeroline=False, side="top", constrain="domain") | xaxis,
+                    yaxis=dict(autorange="reversed", showgrid=False, zeroline=False, scaleanchor="x",
+                               constrain="domain") | yaxis,
+                    plot_bgcolor=MASKED_COLOR) | dict(margin=dict(l=40, r=10, t=40, b=10)) | layout,
+    ))
+
+
+def attention_mosaic(tiles: Iterable[np.ndarray], num_heads: int, gap: int = 2) -> go.Figure:
     """All layers x heads as one tiled image: row = layer, column = head, each scaled to its own maximum.
 
     `tiles`: each layer's (H, t, t) thumbnails (block means, NaN where masked; see models.engine.pooling), which
     may come from a generator: no layer's full maps are needed here.
     """
     every = [tile for layer_tiles in tiles for tile in layer_tiles]
-    fig, step_y, step_x = _tiled(every, num_heads)
-    fig.update_xaxes(tickmode="array", tickvals=[hi * step_x + step_x / 2 - 1 for hi in range(num_heads)],
-                     ticktext=[f"H{hi}" for hi in range(num_heads)])
-    layers = len(every) // num_heads
-    fig.update_yaxes(tickmode="array", tickvals=[li * step_y + step_y / 2 - 1 for li in range(layers)],
-                     ticktext=[f"L{li}" for li in range(layers)])
-    fig.update_layout(height=int(min(1500, max(250, 70 + 480 * layers / num_heads))))  # tiles stay square
-    return fig
+    (h, w), layers = every[0].shape, len(every) // num_heads
+    step_y, step_x = h + gap, w + gap
+    return _tiles_figure(
+        _tiled(every, num_heads, gap),
+        xaxis=dict(tickmode="array", tickvals=[hi * step_x + step_x / 2 - 1 for hi in range(num_heads)],
+                   ticktext=[f"H{hi}" for hi in range(num_heads)]),
+        yaxis=dict(tickmode="array", tickvals=[li * step_y + step_y / 2 - 1 for li in range(layers)],
+                   ticktext=[f"L{li}" for li in range(layers)]),
+        height=int(min(1500, max(250, 70 + 480 * layers / num_heads))),  # tiles stay square
+    )
 
 
-def head_grid(tiles: np.ndarray, columns: int = 4) -> go.Figure:
+def head_grid(tiles: np.ndarray, columns: int = 4, gap: int = 2) -> go.Figure:
     """One layer's (H, t, t) thumbnails side by side (wrapped into rows of `columns`), each labelled and scaled to
     its maximum."""
-    num_heads = tiles.shape[0]
-    fig, step_y, step_x = _tiled(list(tiles), columns)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
-    for hi in range(num_heads):
-        r, c = divmod(hi, columns)
-        fig.add_annotation(x=c * step_x, y=r * step_y, text=f"H{hi}", showarrow=False, xanchor="left",
-                           yanchor="top", font=dict(color="white", size=11), bgcolor="rgba(0,0,0,0.45)")
+    num_heads, h, w = tiles.shape
+    label = dict(showarrow=False, xanchor="left", yanchor="top", font=dict(color="white", size=11),
+                 bgcolor="rgba(0,0,0,0.45)")
     rows = -(-num_heads // columns)
-    fig.update_layout(height=int(min(1100, 60 + 560 * rows / columns)), margin=dict(l=5, r=5, t=10, b=5))
-    return fig
+    return _tiles_figure(
+        _tiled(list(tiles), columns, gap), xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False),
+        annotations=[dict(x=(hi % columns) * (w + gap), y=(hi // columns) * (h + gap), text=f"H{hi}", **label)
+                     for hi in range(num_heads)],
+        height=int(min(1100, 60 + 560 * rows / columns)), margin=dict(l=5, r=5, t=10, b=5),
+    )
 
 
 def _unique_labels(tokens: Sequence[str]) -> list[str]:
@@ -118,31 +137,26 @@ def labelled_heatmap(
     """Any labelled matrix at full resolution: hover names row, column and value; NaN cells left blank. `ticks`:
     shorter (row, column) texts for the axis ticks than the labels hover shows."""
     ys, xs = _unique_labels(row_labels), _unique_labels(column_labels)
-    fig = go.Figure(
-        go.Heatmap(
-            z=z, x=xs, y=ys, colorscale=colorscale, zmin=zmin, zmid=zmid, zmax=zmax,
-            hovertemplate=f"{row_title.split()[0]} %{{y}}<br>{column_title.split()[0]} %{{x}}<br>"
-                          f"{html.escape(value_name)} %{{z:.4f}}<extra></extra>",
-            colorbar=dict(title=_colorbar_title(value_name, colorbar_note), thickness=12),
-        )
-    )
     n = max(len(xs), len(ys))
     step = -(-n // max_labels)  # label every row/column up to max_labels, then thin out (hover names each)
     row_ticks, column_ticks = ticks or (row_labels, column_labels)
-    fig.update_xaxes(
-        tickmode="array", tickvals=xs[::step], ticktext=[html.escape(t) for t in column_ticks][::step],
-        tickangle=-60, side="top", title=column_title, type="category",
-    )
-    fig.update_yaxes(
-        tickmode="array", tickvals=ys[::step], ticktext=[html.escape(t) for t in row_ticks][::step],
-        autorange="reversed", title=row_title, type="category",
-    )
-    size = int(min(900, max(420, 18 * n + 160)))
-    fig.update_layout(
-        title=dict(text=html.escape(title), y=0.995, yanchor="top", font=dict(size=13)),
-        height=size, margin=dict(l=10, r=10, t=140, b=10), plot_bgcolor=MASKED_COLOR
-    )
-    return fig
+    return go.Figure(dict(  # built in one call: plotly validates every later update again (18 ms -> 5 ms at 512²)
+        data=[dict(
+            type="heatmap", z=z, x=xs, y=ys, colorscale=colorscale, zmin=zmin, zmid=zmid, zmax=zmax,
+            hovertemplate=f"{row_title.split()[0]} %{{y}}<br>{column_title.split()[0]} %{{x}}<br>"
+                          f"{html.escape(value_name)} %{{z:.4f}}<extra></extra>",
+            colorbar=dict(title=dict(text=_colorbar_title(value_name, colorbar_note)), thickness=12),
+        )],
+        layout=dict(
+            xaxis=dict(tickmode="array", tickvals=xs[::step], ticktext=[html.escape(t) for t in column_ticks][::step],
+                       tickangle=-60, side="top", title=dict(text=column_title), type="category"),
+            yaxis=dict(tickmode="array", tickvals=ys[::step], ticktext=[html.escape(t) for t in row_ticks][::step],
+                       autorange="reversed", title=dict(text=row_title), type="category"),
+            title=dict(text=html.escape(title), y=0.995, yanchor="top", font=dict(size=13)),
+            height=int(min(900, max(420, 18 * n + 160))), margin=dict(l=10, r=10, t=140, b=10),
+            plot_bgcolor=MASKED_COLOR,
+        ),
+    ))
 
 
 def difference_map(z: np.ndarray, row_labels: Sequence[str], column_labels: Sequence[str], title: str,

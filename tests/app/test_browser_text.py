@@ -12,13 +12,18 @@ from tests.conftest import ARTIFACTS
 pytestmark = pytest.mark.browser
 
 
-# records, from now on, whether a spinner ever showed and the last text of a progress bar
+# records, from now on, whether a spinner ever showed, the last text of a progress bar and whether any part of it
+# glided (a CSS transition: frames the browser composites while the model runs)
 WATCH_PROGRESS = """() => {
-  window.lensSeen = {spinner: false, bar: ''};
+  window.lensSeen = {spinner: false, bar: '', glides: false};
   new MutationObserver(() => {
     if (document.querySelector('[data-testid=stSpinner]')) window.lensSeen.spinner = true;
     const bar = document.querySelector('[data-testid=stProgress]');
-    if (bar) window.lensSeen.bar = bar.textContent;
+    if (bar) {
+      window.lensSeen.bar = bar.textContent;
+      if ([...bar.querySelectorAll('*')].some(e => parseFloat(getComputedStyle(e).transitionDuration) > 0))
+        window.lensSeen.glides = true;
+    }
   }).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
 }"""
 
@@ -132,6 +137,7 @@ def test_a_2048_token_text_draws_pooled_maps_and_an_exact_window_in_the_browser(
     assert not seen["spinner"]
     if time.perf_counter() - start > 3:  # the bar waits 0.5 s before it shows: a fast machine may never need it
         assert "Running the model and capturing every attention map: layer " in seen["bar"]
+        assert not seen["glides"]  # it steps from layer to layer (see app/streamlit_app.py)
     body = page.inner_text("body")
     assert "2048 tokens" in body and "Traceback" not in body
     _wait_for_heatmaps(page, 4)  # pooled map, window, mosaic, head numbers

@@ -14,6 +14,7 @@ from components.heatmaps import (
     kernel_labels,
     labelled_heatmap,
     max_pooled,
+    tile_peaks,
 )
 
 
@@ -40,6 +41,18 @@ def test_mosaic_has_one_tile_per_layer_and_head():
     assert z.shape == (2 * 5 + 2, 3 * 5 + 2 * 2)
     assert z.max() == 255 and list(fig.layout.xaxis.ticktext) == ["H0", "H1", "H2"]
     assert (z[5:7] == 0).all() and (z[:, 5:7] == 0).all()  # gaps are transparent
+
+
+@pytest.mark.parametrize("percentile", [0, 37.5, 99, 100])
+def test_tile_peaks_are_each_tiles_nanpercentile_and_1_for_a_tile_with_none(percentile):
+    rng = np.random.default_rng(3)
+    tiles = rng.random((5, 7, 6))
+    tiles[1, 2:] = np.nan  # part masked
+    tiles[2] = np.nan  # all masked
+    tiles[3] = 0.0
+    tiles[4, 0, 0], tiles[4, 1:] = 0.25, np.nan  # one allowed cell
+    expected = [np.nanpercentile(t, percentile) if np.isfinite(t).any() else 1.0 for t in tiles]
+    np.testing.assert_allclose(tile_peaks(tiles, percentile), expected, rtol=1e-12, atol=0)
 
 
 def test_masked_cells_are_transparent_and_each_tile_peaks_at_full_colour():
