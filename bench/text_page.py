@@ -44,8 +44,9 @@ DRAWN = """n => {
                   document.querySelector('[data-testid=stApp]')?.dataset.testScriptState) ||
                 document.querySelector('[data-stale=true] [data-testid=stPlotlyChart]');
   const plots = [...document.querySelectorAll('[data-testid=stPlotlyChart] .js-plotly-plot')];
-  return !stale && plots.length >= n && plots.every(p => p.querySelector('.heatmaplayer image, .barlayer .point')
-                                                        || p.querySelector('.heatmaplayer') === null);
+  const drawn = p => p.querySelector('.heatmaplayer image, .imagelayer image, .barlayer .point') ||
+                     !p.querySelector('.heatmaplayer, .imagelayer');  // its map's picture, or a figure with none
+  return !stale && plots.length >= n && plots.every(drawn);
 }"""
 # what the drawn maps look like: changes when a new capture's figures are on the page
 SIGNATURE = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart] .heatmaplayer image')]

@@ -28,14 +28,16 @@ WATCH_PROGRESS = """() => {
 }"""
 
 
+MAPS = ".js-plotly-plot .heatmaplayer, .js-plotly-plot .imagelayer image"  # heatmaps, and thumbnails as pictures
+
+
 def _heatmap_count(page) -> int:
-    return page.locator(".js-plotly-plot .heatmaplayer").count()
+    return page.locator(MAPS).count()
 
 
 def _wait_for_heatmaps(page, count: int) -> None:
     """Plotly draws each figure a moment after the script run that sent it has ended."""
-    page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot .heatmaplayer').length >= {count}",
-                           timeout=30_000)
+    page.wait_for_function(f"() => document.querySelectorAll({MAPS!r}).length >= {count}", timeout=30_000)
 
 
 MODELS = {

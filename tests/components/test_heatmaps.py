@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from components.heatmaps import (
     POOLED_LABELS,
@@ -34,13 +38,24 @@ def test_token_text_is_escaped_in_every_label():
     assert "<img" not in text and "</script>" not in text and "&lt;img" in text
 
 
+def _picture(fig) -> tuple[np.ndarray, np.ndarray]:
+    """A tiled figure's picture: (its levels (h, w), 0 = transparent; its (h, w, 4) colours as the browser draws)."""
+    source = fig.data[0].source
+    assert fig.data[0].type == "image" and source.startswith("data:image/png;base64,")
+    image = Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1])))
+    return np.asarray(image), np.asarray(image.convert("RGBA"))
+
+
 def test_mosaic_has_one_tile_per_layer_and_head():
     tiles = [np.random.default_rng(i).random((3, 5, 5)).astype(np.float32) for i in range(2)]
     fig = attention_mosaic(tiles, num_heads=3)
-    z = np.asarray(fig.data[0].z, dtype=float)
+    z, colours = _picture(fig)
     assert z.shape == (2 * 5 + 2, 3 * 5 + 2 * 2)
     assert z.max() == 255 and list(fig.layout.xaxis.ticktext) == ["H0", "H1", "H2"]
     assert (z[5:7] == 0).all() and (z[:, 5:7] == 0).all()  # gaps are transparent
+    assert (colours[..., 3] == np.where(z == 0, 0, 255)).all()
+    top, bottom = colours[z == 255][0], colours[z == 1]
+    assert tuple(top[:3]) == (253, 231, 37) and all(tuple(c[:3]) == (68, 1, 84) for c in bottom)  # Viridis' ends
 
 
 @pytest.mark.parametrize("percentile", [0, 37.5, 99, 100])
@@ -59,8 +74,8 @@ def test_masked_cells_are_transparent_and_each_tile_peaks_at_full_colour():
     causal = np.tril(np.ones((8, 8), bool))
     weights = np.random.default_rng(0).random((4, 8, 8)).astype(np.float32) * causal
     fig = head_grid(np.where(causal, weights, np.nan), columns=2)  # thumbnails: NaN where masked
-    z = np.asarray(fig.data[0].z)
-    assert z.shape == (2 * 8 + 2, 2 * 8 + 2) and z.dtype == np.uint8
+    z, colours = _picture(fig)
+    assert z.shape == (2 * 8 + 2, 2 * 8 + 2) and z.dtype == np.uint8 and (colours[..., 3][z == 0] == 0).all()
     tile = z[:8, :8]
     assert (tile[~causal] == 0).all() and (tile[causal] >= 1).all() and tile.max() == 255
     assert [a.text for a in fig.layout.annotations] == ["H0", "H1", "H2", "H3"]
@@ -73,7 +88,7 @@ def test_cells_of_exactly_zero_attention_are_coloured_not_transparent():
     weights[weights < 0.3] = 0
     weights[:, np.arange(16), np.arange(16)] += 0.5  # no empty row
     weights /= weights.sum(-1, keepdims=True)
-    z = np.asarray(head_grid(weights - 1e-9 * (weights == 0), columns=2).data[0].z)
+    z = _picture(head_grid(weights - 1e-9 * (weights == 0), columns=2))[0]
     assert (z[:16, :16] >= 1).all()
 
 
