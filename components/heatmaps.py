@@ -77,7 +77,7 @@ def _tiles_figure(canvas: np.ndarray, xaxis: dict, yaxis: dict, **layout) -> go.
         layout=dict(xaxis=dict(showgrid=False, zeroline=False, side="top", constrain="domain") | xaxis,
                     yaxis=dict(autorange="reversed", showgrid=False, zeroline=False, scaleanchor="x",
                                constrain="domain") | yaxis,
-                    plot_bgcolor=MASKED_COLOR) | dict(margin=dict(l=40, r=10, t=40, b=10)) | layout,
+                    plot_bgcolor=MASKED_COLOR, margin=dict(l=40, r=10, t=40, b=10)) | layout,
     ))
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# How often a wait checks the page, in ms: the default ("raf", every animation frame) makes Chromium render ~60 frames
+# a second while it waits, CPU taken from the model on the same cores (see bench/wire.py).
+POLL_MS = 50
+
 
 def wait_for_app(page, timeout=120_000):
     """Wait until the page is drawn and no script run is in progress."""
@@ -9,7 +13,8 @@ def wait_for_app(page, timeout=120_000):
     # the app root names the script's state (the status widget is not drawn with toolbarMode = "minimal")
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && !['running', 'rerunRequested']"
-        ".includes(document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState)", timeout=timeout
+        ".includes(document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState)", timeout=timeout,
+        polling=POLL_MS,
     )
 
 
@@ -29,7 +34,7 @@ def wait_for_text(page, selector: str, text: str, timeout=120_000):
     """Wait until an element matching `selector` contains `text` (fails the test on timeout)."""
     page.wait_for_function(
         "([sel, text]) => [...document.querySelectorAll(sel)].some(e => e.textContent.includes(text))",
-        arg=[selector, text], timeout=timeout,
+        arg=[selector, text], timeout=timeout, polling=POLL_MS,
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.browser import open_tab, submit, wait_for_app, wait_for_text
+from tests.browser import POLL_MS, open_tab, submit, wait_for_app, wait_for_text
 from tests.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
@@ -28,7 +28,7 @@ def _bertviz_frames(page):
     page.wait_for_function(
         "() => [...document.querySelectorAll('iframe')].filter(f => f.contentDocument"
         " && f.contentDocument.querySelector('[id^=bertviz] svg text')).length === 2",
-        timeout=60_000,
+        timeout=60_000, polling=POLL_MS,
     )
     return [f for f in page.frames if f.locator("[id^=bertviz] svg").count()]
 
@@ -45,7 +45,7 @@ def _visit_every_tab(page, expect_text: str):
         else:
             page.wait_for_function(
                 "n => document.querySelectorAll('[data-testid=stPlotlyChart] .js-plotly-plot').length >= n",
-                arg=FIGURES[view], timeout=60_000,
+                arg=FIGURES[view], timeout=60_000, polling=POLL_MS,
             )
         assert "Traceback" not in page.inner_text("body")
         page.screenshot(path=str(ARTIFACTS / f"tab-{VIEWS.index(view)}.png"), full_page=True)

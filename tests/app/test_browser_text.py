@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.browser import open_tab, open_with_model, submit, wait_for_app, wait_for_text
+from tests.browser import POLL_MS, open_tab, open_with_model, submit, wait_for_app, wait_for_text
 from tests.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
@@ -37,7 +37,8 @@ def _heatmap_count(page) -> int:
 
 def _wait_for_heatmaps(page, count: int) -> None:
     """Plotly draws each figure a moment after the script run that sent it has ended."""
-    page.wait_for_function(f"() => document.querySelectorAll({MAPS!r}).length >= {count}", timeout=30_000)
+    page.wait_for_function(f"() => document.querySelectorAll({MAPS!r}).length >= {count}", timeout=30_000,
+                           polling=POLL_MS)
 
 
 MODELS = {

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.browser import open_tab, wait_for_app, wait_for_text
+from tests.browser import POLL_MS, open_tab, wait_for_app, wait_for_text
 from tests.conftest import ARTIFACTS, ROOT
 from tests.image_files import BAD
 
@@ -50,7 +50,8 @@ def test_clicking_a_patch_makes_it_the_query(page, app_url):
     box = picker.locator(".nsewdrag").first.bounding_box()  # the plot area: the photo fills it
     page.mouse.click(box["x"] + box["width"] * (13.5 / 16), box["y"] + box["height"] * (2.5 / 16))
     wait_for_app(page)
-    page.wait_for_function("() => document.body.innerText.includes('Patch (2, 13)')", timeout=30_000)
+    page.wait_for_function("() => document.body.innerText.includes('Patch (2, 13)')", timeout=30_000,
+                           polling=POLL_MS)
     text = page.inner_text("body")
     assert re.search(r"Patch \(2, 13\) as the query", text)
     page.screenshot(path=str(ARTIFACTS / "vision-patch.png"), full_page=True)
