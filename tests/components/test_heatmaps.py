@@ -48,6 +48,7 @@ def _picture(fig) -> tuple[np.ndarray, np.ndarray]:
 
 def test_mosaic_has_one_tile_per_layer_and_head():
     tiles = [np.random.default_rng(i).random((3, 5, 5)).astype(np.float32) for i in range(2)]
+    tiles[0][0, 0, 0] = 0.0  # the lowest level
     fig = attention_mosaic(tiles, num_heads=3)
     z, colours = _picture(fig)
     assert z.shape == (2 * 5 + 2, 3 * 5 + 2 * 2)
@@ -55,7 +56,8 @@ def test_mosaic_has_one_tile_per_layer_and_head():
     assert (z[5:7] == 0).all() and (z[:, 5:7] == 0).all()  # gaps are transparent
     assert (colours[..., 3] == np.where(z == 0, 0, 255)).all()
     top, bottom = colours[z == 255][0], colours[z == 1]
-    assert tuple(top[:3]) == (253, 231, 37) and all(tuple(c[:3]) == (68, 1, 84) for c in bottom)  # Viridis' ends
+    # Viridis' ends: the top level and the lowest (a zero cell), whose pixels must exist
+    assert tuple(top[:3]) == (253, 231, 37) and len(bottom) and all(tuple(c[:3]) == (68, 1, 84) for c in bottom)
 
 
 @pytest.mark.parametrize("percentile", [0, 37.5, 99, 100])
