@@ -10,8 +10,9 @@ DASHES = ("solid", "dash", "dot", "dashdot")
 
 
 def learning_curves(logs: Mapping[str, Sequence[Mapping[str, float]]], quantities: Sequence[str], title: str,
-                    percent: bool = True) -> go.Figure:
-    """logs: run name -> rows with "step" and each quantity; one colour per run, one dash per quantity."""
+                    percent: bool = True, mark: tuple[int, str] | None = None) -> go.Figure:
+    """logs: run name -> rows with "step" and each quantity; one colour per run, one dash per quantity.
+    mark: (step, label), a labelled vertical line at that step (where a budget ended, say)."""
     fig = go.Figure()
     for run, rows in logs.items():
         for quantity, dash in zip(quantities, DASHES, strict=False):
@@ -22,4 +23,7 @@ def learning_curves(logs: Mapping[str, Sequence[Mapping[str, float]]], quantitie
                       height=380, margin=dict(t=60, b=40), legend=dict(font=dict(size=10)))
     if percent:
         fig.update_yaxes(range=[-2, 102])
+    if mark is not None:
+        fig.add_vline(x=mark[0], line=dict(dash="dot", color="grey", width=1.5), annotation_text=mark[1],
+                      annotation_position="top left", annotation_font_size=11)
     return fig

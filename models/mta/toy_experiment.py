@@ -6,7 +6,9 @@ Each run trains one model from scratch on one fixed training set, logs its loss 
 checkpoint to OUT/<model>-seed<k>/; OUT/results.json and OUT/results.md hold the table beside the paper's.
 Runs go to `--workers` processes with one thread each; one progress bar counts every step. Each run saves its
 whole training state every `--checkpoint-every` steps: `--resume` carries a cut run on where it stopped and
-keeps finished ones.
+keeps finished ones; `--start-from FOLDER --steps N` carries FOLDER's runs on to N steps in `--out` instead:
+
+    python -m models.mta.toy_experiment --out assets/toy_task/beyond_budget --start-from assets/toy_task --steps 12000
 """
 
 from __future__ import annotations
@@ -100,11 +102,13 @@ def toy_data(task: ToyTask, train_examples: int, folder: Path) -> tuple[torch.Te
     return train, test
 
 
-def run_one(run: Run, out: Path, resume: bool = False, steps_done=None) -> dict:
+def run_one(run: Run, out: Path, resume: bool = False, steps_done=None, start_from: Path | None = None) -> dict:
     """Train (or carry on), evaluate and save one model; `steps_done` (a queue) receives progress counts.
 
     The whole training state is saved every `checkpoint_every` steps and at the end: with `resume`, a cut run
     carries on from it, a finished one with the same settings is kept, and one asked for more steps goes on.
+    `start_from`: a folder of earlier runs whose saved states a run in `out` without one of its own starts from
+    (that folder is only read).
     """
     torch.set_num_threads(1)
     folder = out / run.name
@@ -118,8 +122,9 @@ def run_one(run: Run, out: Path, resume: bool = False, steps_done=None) -> dict:
     model = ToyTransformer(run.config())
     training = ToyTraining(model, run.task, train, run.batch_size, run.lr, run.warmup, run.seed)
     state_path, log, seconds = folder / "resume.pt", [], 0.0
-    if resume and state_path.exists():
-        state = torch.load(state_path, weights_only=False)
+    saved = state_path if state_path.exists() or start_from is None else start_from / run.name / state_path.name
+    if resume and saved.exists():
+        state = torch.load(saved, weights_only=False)
         if _settings(state["run"]) == _settings(_plain(run)) and state["training"]["step"] <= run.steps:
             training.load_state_dict(state["training"])
             log, seconds = state["log"], state["seconds"]
@@ -176,10 +181,23 @@ def shipped_runs(folder: Path = SHIPPED) -> dict[str, Path]:
     return {run.name: run for run in sorted(folder.iterdir()) if (run / "model.safetensors").exists()}
 
 
+BEYOND_BUDGET = SHIPPED / "beyond_budget"  # the same runs carried on past the 2-hour budget (logs and rates only)
+
+
 def learning_curve(folder: Path) -> list[dict]:
     """One run's log: a row per evaluation (step, loss, error, located, copied, seconds)."""
     path = folder / "log.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def carried_curve(name: str) -> tuple[list[dict], int | None]:
+    """(one shipped run's curve, carried on past the budget when that was done; the step the shipped checkpoint,
+    and the table, stop at, or None when the curve is not carried on)."""
+    shipped = learning_curve(SHIPPED / name)
+    carried = learning_curve(BEYOND_BUDGET / name)
+    if not carried or not shipped:
+        return shipped, None
+    return carried, shipped[-1]["step"]
 
 
 def summary(results: list[dict], rate: str = "error") -> dict[str, tuple[float, float]]:
@@ -245,6 +263,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, default=250, help="steps between points of the learning curve")
     parser.add_argument("--checkpoint-every", type=int, default=500, help="steps between saved training states")
     parser.add_argument("--resume", action="store_true", help="carry cut runs on, keep finished ones")
+    parser.add_argument("--start-from", type=Path, help="carry on the runs saved in this folder (their resume.pt) "
+                        "into --out, as --resume would, leaving this folder as it is")
     parser.add_argument("--workers", type=int, default=2, help="runs trained at once, one CPU thread each")
     return parser.parse_args(argv)
 
@@ -262,7 +282,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     try:
         with context.Manager() as manager, ProcessPoolExecutor(args.workers, mp_context=context) as pool:
             steps_done = manager.Queue()
-            futures = [pool.submit(run_one, run, args.out, args.resume, steps_done) for run in runs]
+            futures = [pool.submit(run_one, run, args.out, args.resume or args.start_from is not None, steps_done,
+                                   args.start_from) for run in runs]
             with tqdm(total=len(runs) * args.steps, unit="step", desc=f"training {len(runs)} toy models") as bar:
                 while not all(f.done() for f in futures):
                     with contextlib.suppress(queue.Empty):  # nothing reported in the last half second

@@ -47,5 +47,8 @@ def test_the_trained_toy_models_answer_in_the_browser(page, app_url):
     page.keyboard.press("Enter")
     wait_for_app(page)
     wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "mta · layer")
+    page.get_by_text("Learning curves (300 test examples").click()  # the runs carried on past the budget's end
+    wait_for_text(page, "[data-testid='stPlotlyChart'] svg", "the table: end of the 2-hour budget")
+    wait_for_text(page, "[data-testid='stExpander']", "The same runs carried on past the budget")
     page.screenshot(path=str(ARTIFACTS / "mta-toy.png"), full_page=True)
     assert page.external_requests == [] and page.dialogs == []

@@ -74,7 +74,12 @@ def test_the_toy_tab_shows_both_trained_models_their_answers_and_the_learned_ker
     curves = [c for c in app.get("plotly_chart") if "error, located, copied" in
               json.loads(c.proto.spec)["layout"]["title"]["text"]]
     assert len(curves) == 2  # one figure per model, a line per seed and rate
-    assert len(json.loads(curves[0].proto.spec)["data"]) == 3 * 3
+    for curve in curves:
+        spec = json.loads(curve.proto.spec)
+        assert len(spec["data"]) == 3 * 3
+        assert max(x for trace in spec["data"] for x in trace["x"]) > 6000  # carried on past the budget...
+        assert [shape["x0"] for shape in spec["layout"]["shapes"]] == [6000]  # ...whose end is marked
+    assert any("carried on past the budget" in m.value for m in app.markdown)
 
 
 def test_the_toy_tab_opens_on_a_test_example_typical_of_both_models_and_says_so(app):

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from models.mta.toy_experiment import (
+    BEYOND_BUDGET,
     SHIPPED,
+    carried_curve,
     held_out_examples,
     learning_curve,
     main,
@@ -65,6 +67,25 @@ def test_a_cut_run_resumes_where_it_stopped_and_a_finished_one_is_kept(tmp_path)
     assert kept == resumed  # finished with these settings: kept, not retrained
 
 
+def test_runs_carried_on_from_another_folder_equal_longer_runs_and_leave_that_folder_as_it_was(tmp_path):
+    """20 steps in one folder, then --start-from it to 30 in another: the 30-step run, and the first folder intact."""
+    args = ["--seeds", "0", "--models", "mta", "--workers", "1", "--checkpoint-every", "10", *SMALL]
+    straight = main(["--out", str(tmp_path / "straight"), "--steps", "30", *args])[0]
+    first = tmp_path / "first"
+    main(["--out", str(first), "--steps", "20", *args])
+    before = {path.name: path.read_bytes() for path in (first / "mta-seed0").iterdir()}
+    carried = main(["--out", str(tmp_path / "on"), "--steps", "30", "--start-from", str(first), *args])[0]
+    assert {rate: carried[rate] for rate in RATES} == {rate: straight[rate] for rate in RATES}
+    straight_model, _ = load_toy_model(tmp_path / "straight" / "mta-seed0")
+    carried_model, _ = load_toy_model(tmp_path / "on" / "mta-seed0")
+    for name, value in straight_model.state_dict().items():
+        assert torch.equal(carried_model.state_dict()[name], value), name
+    assert {path.name: path.read_bytes() for path in (first / "mta-seed0").iterdir()} == before
+    curve = learning_curve(tmp_path / "on" / "mta-seed0")
+    assert [row["step"] for row in curve] == [10, 20, 30]
+    assert curve[:2] == learning_curve(first / "mta-seed0")  # carried over, timings and all (from scratch: its own)
+
+
 def test_summary_is_mean_and_sample_std_in_percent():
     results = [{"model": "mta", "error": e, "located": 1.0, "copied": 1.0, "seed": i, "seconds": 60.0,
                 "steps_per_second": 1.0} for i, e in enumerate((0.1, 0.3, 0.2))]
@@ -84,3 +105,25 @@ def test_the_shipped_checkpoints_give_the_rates_the_readme_quotes():
         model, task = load_toy_model(runs[f"{result['model']}-seed{result['seed']}"])
         assert answer_rates(model, task, test) == {rate: result[rate] for rate in RATES}
         assert learning_curve(runs[f"{result['model']}-seed{result['seed']}"])[-1]["step"] == result["run"]["steps"]
+
+
+def _untimed(rows: list[dict]) -> list[dict]:
+    return [{key: value for key, value in row.items() if key != "seconds"} for row in rows]
+
+
+def test_the_runs_carried_past_the_budget_begin_where_the_shipped_runs_end():
+    """The beyond-budget logs are the shipped runs carried on: the same settings but the steps, the same curve up to
+    the budget's last step (all but the timings: that part was trained again from a fresh clone), then further."""
+    carried = json.loads((BEYOND_BUDGET / "results.json").read_text())
+    shipped = {(r["model"], r["seed"]): r for r in json.loads((SHIPPED / "results.json").read_text())}
+    assert sorted((r["model"], r["seed"]) for r in carried) == sorted(shipped)
+    for result in carried:
+        own = shipped[result["model"], result["seed"]]
+        assert {**result["run"], "steps": own["run"]["steps"]} == own["run"]
+        assert result["run"]["steps"] > own["run"]["steps"]
+        name = f"{result['model']}-seed{result['seed']}"
+        curve, budget = carried_curve(name)
+        before = learning_curve(SHIPPED / name)
+        assert budget == own["run"]["steps"] == before[-1]["step"]
+        assert _untimed(curve[: len(before)]) == _untimed(before)
+        assert curve[-1]["step"] == result["run"]["steps"] and set(RATES) <= set(curve[-1])

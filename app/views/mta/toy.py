@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 from shared import show_figure
@@ -9,7 +11,7 @@ from state.mta import cached_held_out, cached_toy_reading, cached_toy_runs, cach
 
 from components.curves import learning_curves
 from components.heatmaps import attention_map, kernel_labels, labelled_heatmap
-from models.mta.toy_experiment import SHIPPED, learning_curve
+from models.mta.toy_experiment import BEYOND_BUDGET, SHIPPED, carried_curve
 from models.mta.toy_model import RATES, learned_kernels
 from models.mta.toy_task import QUERY, SEPARATOR, PromptError, decode, parse_prompt
 
@@ -18,8 +20,8 @@ WIDGETS = ("toy_seed", "toy_example", "toy_prompt", "toy_head")
 LABELS = {"baseline": "Transformer (baseline)", "mta": "MTA (c_q = 2, c_k = 2N − 1, pre-softmax)"}
 
 
-def _results() -> str | None:
-    path = SHIPPED / "results.md"
+def _results(folder: Path = SHIPPED) -> str | None:
+    path = folder / "results.md"
     return path.read_text() if path.exists() else None
 
 
@@ -53,11 +55,19 @@ def render() -> None:
     if results:
         with st.expander("Three rates over 3 seeds, the error beside the paper's", expanded=True):
             st.markdown(results)
-    with st.expander("Learning curves (300 test examples, every 250 steps)"):
+    beyond = _results(BEYOND_BUDGET)
+    with st.expander("Learning curves (300 test examples, every 250 steps)"
+                     + (", carried on past the budget" if beyond else "")):
         for kind in LABELS:
-            logs = {name.split("-")[1]: learning_curve(SHIPPED / name) for name in runs if name.startswith(kind)}
-            show_figure(learning_curves(logs, RATES, f"{LABELS[kind]}: error, located, copied"),
+            curves = {name.split("-")[1]: carried_curve(name) for name in runs if name.startswith(kind)}
+            budget = next((end for _, end in curves.values() if end is not None), None)
+            mark = None if budget is None else (budget, "the table: end of the 2-hour budget")
+            show_figure(learning_curves({seed: rows for seed, (rows, _) in curves.items()}, RATES,
+                                        f"{LABELS[kind]}: error, located, copied", mark=mark),
                         f"toy-curves-{kind}", key=f"toy_curves_{kind}")
+        if beyond:
+            st.markdown("**The same runs carried on past the budget**, to see whether more steps help (the curves "
+                        "after the dotted line):\n\n" + beyond)
 
     seeds = sorted({int(name.rsplit("seed", 1)[1]) for name in runs})
     pick, example_col, prompt_col = st.columns([1, 1, 3])
