@@ -8,7 +8,7 @@ Runs go to `--workers` processes with one thread each; one progress bar counts e
 whole training state every `--checkpoint-every` steps: `--resume` carries a cut run on where it stopped and
 keeps finished ones; `--start-from FOLDER --steps N` carries FOLDER's runs on to N steps in `--out` instead:
 
-    python -m models.mta.toy_experiment --out assets/toy_task/beyond_budget --start-from assets/toy_task --steps 12000
+    python -m models.mta.toy_experiment --out assets/toy_task/beyond_budget --start-from assets/toy_task --steps 9000
 """
 
 from __future__ import annotations
@@ -191,8 +191,8 @@ def learning_curve(folder: Path) -> list[dict]:
 
 
 def carried_curve(name: str) -> tuple[list[dict], int | None]:
-    """(one shipped run's curve, carried on past the budget when that was done; the step the shipped checkpoint,
-    and the table, stop at, or None when the curve is not carried on)."""
+    """One shipped run's learning curve, carried on past the budget where that was done, and the step the shipped
+    checkpoint and table stop at (None when the curve is not carried on)."""
     shipped = learning_curve(SHIPPED / name)
     carried = learning_curve(BEYOND_BUDGET / name)
     if not carried or not shipped:
