@@ -24,6 +24,7 @@ def learning_curves(logs: Mapping[str, Sequence[Mapping[str, float]]], quantitie
     if percent:
         fig.update_yaxes(range=[-2, 102])
     if mark is not None:
-        fig.add_vline(x=mark[0], line=dict(dash="dot", color="grey", width=1.5), annotation_text=mark[1],
-                      annotation_position="top left", annotation_font_size=11)
+        fig.add_vline(x=mark[0], line=dict(dash="dot", color="grey", width=1.5))
+        fig.add_annotation(x=mark[0], y=1, yref="paper", yanchor="bottom", text=mark[1], showarrow=False,
+                           font=dict(size=11, color="grey"))  # above the plot, clear of the lines
     return fig
