@@ -8,6 +8,7 @@ instead of once by the attention kernel and again for the overview.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -67,19 +68,23 @@ def _compiled_walk(layer: LayerAttention, thumb: int | None,
                    attend: bool) -> tuple[LayerOverview, torch.Tensor | None]:
     """The walk in C, each core its own heads: key shares and thumbnails from the weights summed per thumbnail row."""
     tq, tk = layer.shape
-    if thumb is None:
-        row_bins, bins = torch.zeros(tq, dtype=torch.int32), 1
-    else:
-        block_rows, block_columns = block_matrices((tq, tk), thumb)  # 0/1 (t, Tq), (t, Tk)
-        row_bins, bins = block_rows.argmax(0), block_rows.shape[0]
-    entropy, distance, column_sums, context = overview_kernel.walk_layer(layer, row_bins, bins, attend)
+    row_bins = _row_bins(tq, thumb)
+    entropy, distance, column_sums, context = overview_kernel.walk_layer(layer, row_bins, attend)
     return LayerOverview(
         entropy=(entropy / (tq * math.log(2))).float(),
         distance=(distance / tq).float(),
         key_share=column_sums.sum(1) / tq,
-        thumbnails=None if thumb is None else block_average(column_sums @ block_columns.T,
+        thumbnails=None if thumb is None else block_average(column_sums @ block_matrices((tq, tk), thumb)[1].T,
                                                             block_counts(layer.mask, (tq, tk), thumb)),
     ), context
+
+
+@functools.lru_cache(maxsize=8)
+def _row_bins(tq: int, thumb: int | None) -> torch.Tensor:
+    """(Tq,) int32: the thumbnail row each query falls in (all 0 without thumbnails), made once per length."""
+    if thumb is None:
+        return torch.zeros(tq, dtype=torch.int32)
+    return block_matrices((tq, tq), thumb)[0].argmax(0).to(torch.int32)
 
 
 def _torch_walk(layer: LayerAttention, thumb: int | None,

@@ -142,21 +142,21 @@ def _mask_arguments(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | No
     return reach, None if torch.equal(mask, below) else mask.to(torch.uint8).contiguous()
 
 
-def walk_layer(layer: LayerAttention, row_bins: torch.Tensor, bins: int,
+def walk_layer(layer: LayerAttention, row_bins: torch.Tensor,
                attend: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(Σ entropy (H,) float64 nats, Σ distance (H,) float64 tokens, column sums (H, bins, Tk) float32 — each key's
     weight summed over the queries of each row bin —, the output (Tq, H, d) or None) over every query of `layer`.
-    row_bins: (Tq,) int32, the bin of each query. The column sums are this thread's buffer: read them before the
-    next call."""
+    row_bins: (Tq,) int32, the bin of each query, rising from 0 to bins - 1. The column sums are this thread's
+    buffer: read them before the next call."""
     library = _library()
     query, key, value = layer.query, layer.key, layer.value
     heads, tq, d = query.shape
     tk = key.shape[1]
     reach, allowed = (None, None) if layer.mask is None else _mask_arguments(layer.mask)
     entropy, distance = torch.zeros(heads, dtype=torch.float64), torch.zeros(heads, dtype=torch.float64)
+    bins = int(row_bins[-1]) + 1
     column_sums = _column_sums(heads * bins * tk).view(heads, bins, tk)
     out = torch.empty(tq, heads, d) if attend else None
-    row_bins = row_bins.to(torch.int32).contiguous()
     walk = _LayerWalk(
         query.data_ptr(), query.stride(0), query.stride(1), key.data_ptr(), key.stride(0), key.stride(1),
         value.data_ptr(), value.stride(0), value.stride(1), heads, heads // key.shape[0], tq, tk, d, tk - tq,

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 from transformers import AutoModel
+from transformers.tokenization_utils_tokenizers import TokenizersBackend
 
-from models.engine.capture import CaptureError, capture_text, patch_grid, token_label
+from models.engine.capture import (
+    CaptureError,
+    capture_text,
+    encode_text,
+    patch_grid,
+    token_label,
+    token_labels,
+)
 from models.engine.loading import LoadedModel
 from tests.tiny_models import dinov2_with_registers, families
 from tests.tolerance import assert_close32
@@ -63,6 +71,22 @@ def test_long_text_is_truncated_with_the_count_of_dropped_tokens(minilm):
     assert capture_text(minilm, "short", max_tokens=64).dropped_tokens == 0
 
 
+@pytest.mark.parametrize("pack", ["minilm", "smollm2"])
+@pytest.mark.parametrize("limit", [3, 7, 64, 512])
+def test_a_text_cut_in_one_pass_equals_tokenising_it_whole_then_cut(pack, limit, request):
+    """The one-pass cut (the cut tokens come back as further chunks) keeps the same tensors and counts the same
+    dropped tokens as tokenising the whole text, then again with truncation."""
+    loaded = request.getfixturevalue(pack)
+    text = "Ünïcode 𝔣𝔬𝔫𝔱𝔰, emoji 🧠 and spaces:   " + SENTENCE * 60
+    encoded, dropped = encode_text(loaded, text, max_tokens=limit)
+    whole = loaded.processor(text, return_tensors="pt")["input_ids"].shape[1]
+    cut = loaded.processor(text, truncation=True, max_length=limit, return_tensors="pt")
+    assert sorted(encoded) == sorted(cut)
+    for name in cut:
+        assert torch.equal(encoded[name], cut[name]), name
+    assert dropped == whole - cut["input_ids"].shape[1] > 0
+
+
 @pytest.mark.parametrize("text", ["", "   \n\t "])
 def test_empty_text_is_refused_with_a_message(minilm, text):
     with pytest.raises(CaptureError, match="empty"):
@@ -77,6 +101,15 @@ def test_odd_unicode_gives_a_capture(smollm2, text):
 
 def test_token_labels_show_edges():
     assert token_label(" cat") == "␣cat" and token_label("\n") == "↵" and token_label("") == "∅"
+
+
+@pytest.mark.parametrize("pack", ["minilm", "smollm2"])
+def test_token_labels_decoded_by_the_rust_tokenizer_equal_batch_decode_over_the_whole_vocabulary(pack, request):
+    tokenizer = request.getfixturevalue(pack).processor
+    assert type(tokenizer)._decode is TokenizersBackend._decode  # the packs' tokenizers take the Rust path
+    ids = list(range(len(tokenizer)))
+    expected = tokenizer.batch_decode([[i] for i in ids], clean_up_tokenization_spaces=False)
+    assert token_labels(tokenizer, ids) == tuple(token_label(text) for text in expected)
 
 
 def _tiny(name: str) -> LoadedModel:
