@@ -161,9 +161,9 @@ def labelled_heatmap(
             colorbar=dict(title=dict(text=_colorbar_title(value_name, colorbar_note)), thickness=12),
         )],
         layout=dict(
-            xaxis=dict(tickmode="array", tickvals=xs[::step], ticktext=[html.escape(t) for t in column_ticks][::step],
+            xaxis=dict(tickmode="array", tickvals=xs[::step], ticktext=[html.escape(t) for t in column_ticks[::step]],
                        tickangle=-60, side="top", title=dict(text=column_title), type="category"),
-            yaxis=dict(tickmode="array", tickvals=ys[::step], ticktext=[html.escape(t) for t in row_ticks][::step],
+            yaxis=dict(tickmode="array", tickvals=ys[::step], ticktext=[html.escape(t) for t in row_ticks[::step]],
                        autorange="reversed", title=dict(text=row_title), type="category"),
             title=dict(text=html.escape(title), y=0.995, yanchor="top", font=dict(size=13)),
             height=int(min(900, max(420, 18 * n + 160))), margin=dict(l=10, r=10, t=140, b=10),

@@ -45,8 +45,11 @@ def row_entropy(weights: torch.Tensor, logits: torch.Tensor | None = None) -> to
     return torch.where(peak > 0, lse - (weights * logits).sum(-1), 0.0)  # (2.7x faster than linalg.vecdot here)
 
 
-def layer_overview(layer: LayerAttention, thumb: int | None = OVERVIEW_THUMB) -> LayerOverview:
-    """Every head's overview (thumbnails at most thumb x thumb; None: none), each map computed once, by rows."""
+def layer_overview(layer: LayerAttention, thumb: int | None = OVERVIEW_THUMB, compiled: bool = True) -> LayerOverview:
+    """Every head's overview (thumbnails at most thumb x thumb; None: none), each map computed once, by rows.
+    compiled=False: torch's walk even where the compiled one runs (what the compiled walk is checked against)."""
+    if not compiled:
+        return _torch_walk(layer, thumb, attend=False)[0]
     return _walk(layer, thumb, attend=False)[0]
 
 

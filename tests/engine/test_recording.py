@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import shutil
 import threading
 
 import pytest
 import torch
 from torch import nn
 
+from models.engine import overview_kernel
 from models.engine.overview import attend_with_overview, layer_overview
 from models.engine.recording import LayerAttention, _mask_extent, recording
 from tests.tiny_models import FAMILY_NAMES, families, more_families
@@ -227,6 +231,53 @@ def test_a_layer_pass_runs_the_model_in_place_of_sdpa_and_keeps_what_it_computed
         assert_close32(overview.entropy, again.entropy, scale=scale, terms=layer.shape[1])
         assert_close32(overview.key_share, again.key_share, scale=1.0, terms=layer.shape[0])
         torch.testing.assert_close(overview.thumbnails, again.thumbnails, equal_nan=True, rtol=1e-4, atol=1e-6)
+
+
+def _wide(name: str):
+    """A tiny family with heads of width 32, the compiled walk's case (the tiny families' heads are 8 wide)."""
+    family = FAMILIES[name]
+    config = copy.deepcopy(family.config)
+    for key in ("hidden_size", "n_embd"):
+        if hasattr(config, key):
+            setattr(config, key, 128)
+    if hasattr(config, "intermediate_size"):
+        config.intermediate_size = 256
+    if getattr(config, "head_dim", None):  # set from the width when the config was made
+        config.head_dim = 32
+    return dataclasses.replace(family, config=config)
+
+
+@pytest.mark.parametrize(("name", "padding"), [("bert", None), ("bert", "left"), ("llama", None), ("gpt2", None),
+                                               ("vit", None)])
+def test_the_compiled_walk_runs_the_model_in_place_of_sdpa(name, padding):
+    """Heads of width 32: the pass inside the forward is the compiled walk (grouped and rotary heads, a causal
+    mask, left padding that leaves keys out of every row, a vision encoder), with SDPA's output and torch's
+    overview."""
+    if not overview_kernel.available():
+        assert shutil.which("cc") is None, "a C compiler is here, yet the compiled walk did not build"
+        pytest.skip("no C compiler here: the compiled walk cannot be built")
+    family = _wide(name)
+    lens, _ = family.pair()
+    inputs = family.inputs()
+    if padding:
+        inputs["attention_mask"] = inputs["attention_mask"].clone()
+        inputs["attention_mask"][0, :2] = 0  # keys 0 and 1 hidden from every query: a mask that is no reach
+    rec, out = _run(lens, inputs)
+    with torch.inference_mode(), recording(lens, layer_pass=attend_with_overview) as passing:
+        passed = lens(**inputs)
+    first = out.logits if hasattr(out, "logits") else out.last_hidden_state
+    assert_close32(passed.logits if hasattr(passed, "logits") else passed.last_hidden_state, first)
+    assert len(passing.passed) == len(passing.layers) == len(rec.layers) == 2
+    for overview, layer in zip(passing.passed, passing.layers, strict=True):
+        assert overview_kernel.supports(layer) and layer.query.shape[-1] == 32
+        if padding:
+            assert not bool(layer.mask[:, :2].any()) and bool(layer.mask[:, 2:].all())
+        by_torch = layer_overview(layer, compiled=False)
+        scale = max(layer.scores.abs().max().item(), 1.0)
+        assert_close32(overview.entropy, by_torch.entropy, scale=scale, terms=layer.shape[1])
+        assert_close32(overview.distance, by_torch.distance, scale=float(layer.shape[1]), terms=layer.shape[1])
+        assert_close32(overview.key_share, by_torch.key_share, scale=1.0, terms=layer.shape[0])
+        torch.testing.assert_close(overview.thumbnails, by_torch.thumbnails, equal_nan=True, rtol=1e-4, atol=1e-6)
 
 
 def test_a_layer_pass_is_not_run_where_sdpa_cannot_run():
