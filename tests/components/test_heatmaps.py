@@ -70,6 +70,9 @@ def test_tile_peaks_are_each_tiles_nanpercentile_and_1_for_a_tile_with_none(perc
     tiles[4, 0, 0], tiles[4, 1:] = 0.25, np.nan  # one allowed cell
     expected = [np.nanpercentile(t, percentile) if np.isfinite(t).any() else 1.0 for t in tiles]
     np.testing.assert_allclose(tile_peaks(tiles, percentile), expected, rtol=1e-12, atol=0)
+    single = tiles.astype(np.float32)  # the thumbnails' own precision: what the float64 values of them give
+    expected = [np.nanpercentile(t.astype(np.float64), percentile) if np.isfinite(t).any() else 1.0 for t in single]
+    np.testing.assert_allclose(tile_peaks(single, percentile), expected, rtol=1e-12, atol=0)
 
 
 def test_masked_cells_are_transparent_and_each_tile_peaks_at_full_colour():
