@@ -13,6 +13,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,11 +94,15 @@ static inline vec exp_nonpositive(vec x) {
 /* One key head's keys transposed (d, Tk') and its values (Tk', d), zero past Tk: the tiles read them as vectors. */
 static void load_key_head(const struct layer_walk *w, int32_t kv, int32_t tkp, float *keys_t, float *values) {
     for (int32_t key = 0; key < tkp; key++) {
+        if (key >= w->tk) {
+            for (int32_t j = 0; j < w->d; j++) keys_t[(int64_t)j * tkp + key] = values[(int64_t)key * w->d + j] = 0.0f;
+            continue;
+        }
         const float *k = w->key + kv * w->key_head + key * w->key_row;
         const float *v = w->value + kv * w->value_head + key * w->value_row;
         for (int32_t j = 0; j < w->d; j++) {
-            keys_t[(int64_t)j * tkp + key] = key < w->tk ? k[j] : 0.0f;
-            values[(int64_t)key * w->d + j] = key < w->tk ? v[j] : 0.0f;
+            keys_t[(int64_t)j * tkp + key] = k[j];
+            values[(int64_t)key * w->d + j] = v[j];
         }
     }
 }
@@ -204,17 +209,24 @@ static void walk_heads(const struct layer_walk *w, int32_t first, int32_t stop, 
     }
 }
 
-/* This thread's scratch of at least `floats`, kept for its next call (fresh pages each call cost more than a walk);
- * NULL when out of memory. */
+/* Each thread's scratch, kept for its next call (fresh pages each call cost more than a walk) and freed when the
+ * thread ends (a Streamlit script's thread, and the OpenMP team it started, end with each run). */
+struct held { int64_t floats; float data[]; };
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static void make_scratch_key(void) { pthread_key_create(&scratch_key, free); }
+
+/* This thread's scratch of at least `floats`; NULL when out of memory. */
 static float *thread_scratch(int64_t floats) {
-    static _Thread_local float *held = NULL;
-    static _Thread_local int64_t size = 0;
-    if (floats > size) {
+    pthread_once(&scratch_once, make_scratch_key);
+    struct held *held = pthread_getspecific(scratch_key);
+    if (!held || held->floats < floats) {
         free(held);
-        held = malloc(sizeof(float) * floats);
-        size = held ? floats : 0;
+        held = malloc(sizeof(struct held) + sizeof(float) * floats);
+        if (held) held->floats = floats;
+        pthread_setspecific(scratch_key, held);
     }
-    return held;
+    return held ? held->data : NULL;
 }
 
 /* Every head of the layer, each thread a contiguous run of heads (so each head's numbers never depend on the thread

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -29,7 +30,7 @@ from models.engine.packs import cache_root
 from models.engine.recording import LayerAttention, _mask_extent
 
 SOURCE = Path(__file__).with_suffix(".c")
-FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-fno-math-errno", "-fno-trapping-math")
+FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-pthread", "-fno-math-errno", "-fno-trapping-math")
 THREADED = ("-fopenmp",)  # the heads' threads come from torch's own OpenMP runtime (libgomp.so.1, already loaded
 # with torch): its threads, still spinning after the layer's last product, take the work at once; threads of our own
 # would share the cores with them (MiniLM's layer at 512 tokens in a forward pass: 8.1 ms on two threads of our own)
@@ -67,9 +68,19 @@ def _machine() -> str:
     return "\n".join(sorted({line for line in info if line.split(":")[0].strip() in wanted}))
 
 
+def _compiler() -> list[str] | None:
+    """The C compiler's command: $CC (which may carry arguments, "ccache gcc"), else cc, gcc or clang."""
+    if os.environ.get("CC"):
+        return shlex.split(os.environ["CC"])
+    found = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    return [found] if found else None
+
+
 def library_path() -> Path:
-    """Where the kernel built for this source, these flags and this machine lives in the cache."""
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + _machine().encode()).hexdigest()[:16]
+    """Where the kernel built for this source, these flags, this compiler and this machine lives in the cache."""
+    identity = [SOURCE.read_bytes(), " ".join(FLAGS).encode(), " ".join(_compiler() or []).encode(),
+                _machine().encode()]
+    key = hashlib.sha256(b"\0".join(identity)).hexdigest()[:16]
     return cache_root() / "kernels" / f"overview_kernel-{key}.so"
 
 
@@ -80,19 +91,22 @@ def build() -> Path:
     with _build_lock:
         if target.exists():
             return target
-        compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+        compiler = _compiler()
         if compiler is None:
             raise RuntimeError("no C compiler (cc, gcc or clang) on PATH")
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as scratch:  # built aside, then renamed: atomic
             built = Path(scratch) / target.name
             for extra in (THREADED, ()):
-                result = subprocess.run([compiler, *FLAGS, *extra, str(SOURCE), "-o", str(built), "-lm"],
+                result = subprocess.run([*compiler, *FLAGS, *extra, str(SOURCE), "-o", str(built), "-lm"],
                                         capture_output=True, text=True)
                 if result.returncode == 0:
                     break
+                if extra:
+                    log.warning("%s cannot build with OpenMP; the compiled walk runs on one thread: %s",
+                                " ".join(compiler), result.stderr.strip()[-500:])
             else:
-                raise RuntimeError(f"{compiler} failed: {result.stderr.strip()}")
+                raise RuntimeError(f"{' '.join(compiler)} failed: {result.stderr.strip()}")
             os.replace(built, target)
     return target
 
@@ -119,27 +133,29 @@ def available() -> bool:
 
 def supports(layer: LayerAttention) -> bool:
     """Whether `layer` is the kernel's case: weights = softmax(q kᵀ · scaling + mask), float32 vectors on the CPU,
-    head size a multiple of 32."""
+    queries, keys and values of one width, a multiple of 32 (not, e.g., MLA's narrower values)."""
+    if not layer.computed_by_rows:
+        return False
     vectors = (layer.query, layer.key, layer.value)
-    return (layer.computed_by_rows and all(t.dtype == torch.float32 and t.device.type == "cpu" for t in vectors)
-            and layer.query.shape[-1] % VECTOR == 0 and all(t.stride(-1) == 1 for t in vectors))
+    width = layer.query.shape[-1]
+    return (all(t.dtype == torch.float32 and t.device.type == "cpu" and t.stride(-1) == 1 for t in vectors)
+            and width % VECTOR == 0 and layer.key.shape == layer.value.shape and layer.key.shape[-1] == width)
 
 
 def _column_sums(size: int) -> torch.Tensor:
     """This thread's float32 buffer of at least `size` floats for the column sums, kept for its next walk."""
     held = getattr(_scratch, "column_sums", None)
     if held is None or held.numel() < size:
-        held = _scratch.column_sums = torch.empty(size)
+        held = _scratch.column_sums = torch.empty(size, dtype=torch.float32)
     return held[:size]
 
 
 @functools.lru_cache(maxsize=4)
-def _mask_arguments(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(each query's reach (Tq,) int64, the mask as bytes or None when every key below the reach is allowed), once
-    per mask."""
+def _mask_arguments(mask: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """(each query's reach (Tq,) int64, whether every key below a query's reach is allowed), once per mask."""
     reach = (_mask_extent(mask)[1] + 1).contiguous()
     below = torch.arange(mask.shape[1])[None, :] < reach[:, None]
-    return reach, None if torch.equal(mask, below) else mask.to(torch.uint8).contiguous()
+    return reach, torch.equal(mask, below)
 
 
 def walk_layer(layer: LayerAttention, row_bins: torch.Tensor,
@@ -152,11 +168,14 @@ def walk_layer(layer: LayerAttention, row_bins: torch.Tensor,
     query, key, value = layer.query, layer.key, layer.value
     heads, tq, d = query.shape
     tk = key.shape[1]
-    reach, allowed = (None, None) if layer.mask is None else _mask_arguments(layer.mask)
+    reach, allowed = None, None
+    if layer.mask is not None:
+        reach, prefix = _mask_arguments(layer.mask)
+        allowed = None if prefix else layer.mask.contiguous()  # bool: a byte of 0 or 1 a cell, read as it is
     entropy, distance = torch.zeros(heads, dtype=torch.float64), torch.zeros(heads, dtype=torch.float64)
     bins = int(row_bins[-1]) + 1
     column_sums = _column_sums(heads * bins * tk).view(heads, bins, tk)
-    out = torch.empty(tq, heads, d) if attend else None
+    out = torch.empty(tq, heads, d, dtype=torch.float32) if attend else None
     walk = _LayerWalk(
         query.data_ptr(), query.stride(0), query.stride(1), key.data_ptr(), key.stride(0), key.stride(1),
         value.data_ptr(), value.stride(0), value.stride(1), heads, heads // key.shape[0], tq, tk, d, tk - tq,

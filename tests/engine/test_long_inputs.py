@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from models.engine import overview_kernel
 from models.engine.budget import held_bytes
 from models.engine.capture import capture_text
 from models.engine.loading import model_class
@@ -50,6 +51,7 @@ def _assert_lazy_equals_eager(loaded, tokens: int, layers: list[int]):
         assert_close32(layer.head_weights(2), expected[index][2], scale=scale, terms=width * (index + 1))
         # the overview the forward pass computed (compiled where a C compiler is) = torch's walk over the same
         # layer's maps afterwards
+        assert overview_kernel.supports(layer) and (overview_kernel.available() or overview_kernel._compiler() is None)
         again = layer_overview(layer, compiled=False)
         assert_close32(capture.overview[index].entropy, again.entropy, scale=scale, terms=tokens)
         assert_close32(capture.overview[index].distance, again.distance, scale=float(tokens), terms=tokens * 8)

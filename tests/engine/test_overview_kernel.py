@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import shutil
 
 import pytest
 import torch
@@ -15,9 +14,10 @@ from models.engine.packs import CACHE_ENV
 from models.engine.recording import LayerAttention
 
 
-def _layer(d: int = 32, dtype: torch.dtype = torch.float32, **extra) -> LayerAttention:
+def _layer(d: int = 32, dtype: torch.dtype = torch.float32, value_width: int | None = None, **extra) -> LayerAttention:
     g = torch.Generator().manual_seed(0)
-    q, k, v = (torch.randn(2, 6, d, generator=g, dtype=dtype) for _ in range(3))
+    q, k = (torch.randn(2, 6, d, generator=g, dtype=dtype) for _ in range(2))
+    v = torch.randn(2, 6, value_width or d, generator=g, dtype=dtype)
     return LayerAttention("layer", None, None, None, scaling=0.5, query=q, key=k, value=v, **extra)
 
 
@@ -28,6 +28,7 @@ def test_it_takes_the_common_case_only():
     assert not overview_kernel.supports(_layer(32, softcap=30.0))  # scores the kernel does not compute
     assert not overview_kernel.supports(_layer(32, bias=torch.zeros(1, 6, 6)))
     assert not overview_kernel.supports(_layer(32, sink=torch.zeros(2)))
+    assert not overview_kernel.supports(_layer(64, value_width=32))  # values narrower than keys (MLA)
     strided = _layer(64)
     strided = LayerAttention("layer", None, None, None, scaling=0.5, query=strided.query[..., ::2],
                              key=strided.key[..., ::2], value=strided.value[..., ::2])
@@ -36,7 +37,7 @@ def test_it_takes_the_common_case_only():
 
 @pytest.fixture
 def compiler():
-    if shutil.which("cc") is None:
+    if overview_kernel._compiler() is None:
         pytest.skip("no C compiler here")
 
 
@@ -58,7 +59,13 @@ def test_a_compiler_that_fails_leaves_the_torch_walk_with_a_warning(tmp_path, mo
     with caplog.at_level(logging.WARNING):
         assert overview_kernel._library.__wrapped__() is None
     assert "torch's" in caplog.text
-    monkeypatch.delenv("CC")
+
+
+def test_switched_off_it_is_not_even_built(compiler, tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     monkeypatch.setenv(overview_kernel.DISABLE_ENV, "1")
-    assert overview_kernel._library.__wrapped__() is None  # switched off: not even built
-    assert not (tmp_path / "kernels").exists() or not any((tmp_path / "kernels").glob("*.so"))
+    assert overview_kernel._library.__wrapped__() is None
+    assert not (tmp_path / "kernels").exists()
+    monkeypatch.delenv(overview_kernel.DISABLE_ENV)
+    assert overview_kernel._library.__wrapped__() is not None  # the same cache with the switch off: built
+    assert (tmp_path / "kernels").exists()
