@@ -151,9 +151,7 @@ def labelled_heatmap(
 ) -> go.Figure:
     """Any labelled matrix at full resolution: hover names row, column and value; NaN cells left blank. `ticks`:
     shorter (row, column) texts for the axis ticks than the labels hover shows."""
-    # as arrays, which plotly copies whole instead of validating item by item: the same JSON, a 512² map's build
-    # 6.0 -> 5.4 ms and its serialisation 21 -> 15 ms
-    ys, xs = (np.array(_unique_labels(labels), dtype=object) for labels in (row_labels, column_labels))
+    ys, xs = _unique_labels(row_labels), _unique_labels(column_labels)
     n = max(len(xs), len(ys))
     step = max(1, -(-n // max_labels))  # label every row/column up to max_labels, then thin out (hover names each)
     row_ticks, column_ticks = ticks or (row_labels, column_labels)
