@@ -73,13 +73,20 @@ def _compiled_walk(layer: LayerAttention, thumb: int | None,
     tq, tk = layer.shape
     row_bins = _row_bins(tq, thumb)
     entropy, distance, column_sums, context = overview_kernel.walk_layer(layer, row_bins, attend)
+    thumbnail_sums = None if thumb is None else column_sums @ block_matrices((tq, tk), thumb)[1].T
+    return _averaged(layer, thumb, entropy, distance, column_sums.sum(1), thumbnail_sums), context
+
+
+def _averaged(layer: LayerAttention, thumb: int | None, entropy: torch.Tensor, distance: torch.Tensor,
+              key_share: torch.Tensor, thumbnail_sums: torch.Tensor | None) -> LayerOverview:
+    """Either walk's sums over every query (entropy in nats) -> the overview's means, entropy in bits."""
+    tq, tk = layer.shape
     return LayerOverview(
         entropy=(entropy / (tq * math.log(2))).float(),
         distance=(distance / tq).float(),
-        key_share=column_sums.sum(1) / tq,
-        thumbnails=None if thumb is None else block_average(column_sums @ block_matrices((tq, tk), thumb)[1].T,
-                                                            block_counts(layer.mask, (tq, tk), thumb)),
-    ), context
+        key_share=(key_share / tq).float(),
+        thumbnails=None if thumb is None else block_average(thumbnail_sums, block_counts(layer.mask, (tq, tk), thumb)),
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -130,9 +137,5 @@ def _torch_walk(layer: LayerAttention, thumb: int | None,
     blocks = row_blocks(tq, LAYER_ROW_BLOCK)
     parts = split_across_cores(walk, blocks) if not attend or tq >= SPLIT_IN_FORWARD else [walk(blocks)]
     entropy, distance, key_share = (sum(part[i] for part in parts) for i in range(3))
-    return LayerOverview(
-        entropy=(entropy / (tq * math.log(2))).float(),
-        distance=(distance / tq).float(),
-        key_share=(key_share / tq).float(),
-        thumbnails=None if thumb is None else block_average(sum(part[3] for part in parts), counts),
-    ), context
+    thumbnail_sums = None if thumb is None else sum(part[3] for part in parts)
+    return _averaged(layer, thumb, entropy, distance, key_share, thumbnail_sums), context
